@@ -1,0 +1,9 @@
+/** One entrypoint per policy area; scripts/build-policies.sh compiles each `policies/tenantguard/<area>.rego`. */
+export const Entrypoints = {
+  authz: 'tenantguard/authz/decision',
+  blocks: 'tenantguard/blocks/decision',
+} as const;
+
+export type Entrypoint = (typeof Entrypoints)[keyof typeof Entrypoints];
+
+export const REQUIRED_ENTRYPOINTS: readonly string[] = Object.values(Entrypoints);
