@@ -1,0 +1,6 @@
+export { AuditLog } from './audit-log.js';
+export type { AuditLogOptions, AuditLogStats, AuditOpenReport } from './audit-log.js';
+export { verifyAuditLog, formatVerifyResult, runAuditVerify } from './verify.js';
+export type { VerifyOptions, VerifyProblem, VerifyResult } from './verify.js';
+export { auditEventSchema, validateAuditEvent } from './schema.js';
+export type { AuditEffectValue, AuditEvent, AuditEventType, AuditPrincipalRole, AuditRecord, AuditSeverity } from './schema.js';

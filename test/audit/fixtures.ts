@@ -1,0 +1,25 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { AuditEvent } from '../../src/audit/index.js';
+
+export function freshDir(prefix = 'tg-audit-'): string {
+  return join(mkdtempSync(join(tmpdir(), prefix)), 'audit');
+}
+
+/** A realistic allocation decision; `n` varies the block ids so records differ. */
+export function allocation(n: number, tenant = 'acme'): AuditEvent {
+  return {
+    type: 'decision',
+    severity: 'info',
+    principal: { role: 'worker', id: 'spiffe://tg.local/worker/w1' },
+    action: 'blocks.allocate',
+    tenant,
+    decision: 'allow',
+    reasons: [],
+    counts: { requested: 2, granted: 2 },
+    blocks: [2 * n, 2 * n + 1],
+    effects: { scrub: [2 * n], reused_same_tenant: true },
+    policyRevision: 'rev-0123abcd',
+  };
+}
