@@ -3,11 +3,11 @@
  * operations, using the project bundle built by `npm run policy:build`.
  * Run: npm run build && node dist/bench/policy-eval.js
  */
-import { resolve } from 'node:path';
+import { DEFAULT_POLICY_BUNDLE } from '../src/config/index.js';
 import { Entrypoints, PolicyEngine, REQUIRED_ENTRYPOINTS } from '../src/policy/index.js';
 import { reportLine, type BenchResult } from './report.js';
 
-const bundlePath = resolve(import.meta.dirname, '../../build/policy/bundle.tar.gz');
+const bundlePath = DEFAULT_POLICY_BUNDLE;
 
 function freeBatch(size: number): unknown {
   const blocks = Array.from({ length: size }, (_, i) => i);

@@ -30,6 +30,8 @@ export const Errors = {
   NOT_FOUND: { code: 'TG_ERR_NOT_FOUND', status: 404, message: 'no such resource' },
   UNKNOWN_TENANT: { code: 'TG_ERR_UNKNOWN_TENANT', status: 404, message: 'tenant is not registered' },
   CONFLICT: { code: 'TG_ERR_CONFLICT', status: 409, message: 'the request conflicts with the current state' },
+  BLOCK_STATE: { code: 'TG_ERR_BLOCK_STATE', status: 409, message: 'one or more blocks are not in a state that allows this operation' },
+  SCRUB_PENDING: { code: 'TG_ERR_SCRUB_PENDING', status: 409, message: 'block still holds another tenant\'s data; zero it and confirm with POST /v1/blocks/scrubbed before reading' },
   TOO_LARGE: { code: 'TG_ERR_TOO_LARGE', status: 413, message: 'request body is larger than allowed' },
   QUOTA: { code: 'TG_ERR_QUOTA', status: 429, message: 'KV block quota exceeded; free blocks before allocating more' },
   POOL_EXHAUSTED: { code: 'TG_ERR_POOL_EXHAUSTED', status: 429, message: 'no free blocks in the pool; retry after blocks are freed' },
@@ -37,6 +39,8 @@ export const Errors = {
   INTERNAL: { code: 'TG_ERR_INTERNAL', status: 500, message: 'internal error; the operation was not applied' },
   POLICY_UNAVAILABLE: { code: 'TG_ERR_POLICY_UNAVAILABLE', status: 503, message: 'no policy bundle is loaded; refusing all decisions' },
   AUDIT_DOWN: { code: 'TG_ERR_AUDIT_DOWN', status: 503, message: 'audit log unwritable; refusing state changes' },
+  AUDIT_RECORD_INVALID: { code: 'TG_ERR_AUDIT_RECORD_INVALID', status: 500, message: 'audit event does not fit the content-free audit schema; the operation was not applied' },
+  AUDIT_CORRUPT: { code: 'TG_ERR_AUDIT_CORRUPT', status: 500, message: 'audit log failed its integrity check; run `tenantguard audit verify` and investigate before continuing' },
   // CLI / config (exit codes, no HTTP status is sent)
   CONFIG_INVALID: { code: 'TG_ERR_CONFIG_INVALID', status: 400, message: 'configuration is invalid' },
   BUNDLE_INVALID: { code: 'TG_ERR_BUNDLE_INVALID', status: 400, message: 'policy bundle is invalid' },

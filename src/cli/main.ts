@@ -1,16 +1,18 @@
 import { Command } from 'commander';
+import { registerAuditCommands } from './audit-command.js';
+import { registerInitCommand } from './init-command.js';
+import { registerPkiCommands } from './pki-command.js';
 import { registerPolicyCommands } from './policy-commands.js';
+import { registerServeCommand } from './serve-command.js';
 
 const program = new Command('tenantguard')
   .description('Tenant-isolation sidecar for shared GPU inference clusters, decided by Rego compiled to WebAssembly.')
   .version('0.1.0');
 
+registerServeCommand(program);
+registerInitCommand(program);
+registerPkiCommands(program);
 registerPolicyCommands(program);
+registerAuditCommands(program);
 
-try {
-  await program.parseAsync(process.argv);
-} catch (error) {
-  // Commander reports its own usage errors; anything else is a bug, reported without a stack.
-  console.error(`tenantguard: ${error instanceof Error ? error.message : String(error)}`);
-  process.exitCode = 1;
-}
+await program.parseAsync(process.argv);

@@ -1,8 +1,7 @@
-import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { PolicyEngine, REQUIRED_ENTRYPOINTS } from '../policy/index.js';
 
-export const DEFAULT_BUNDLE = resolve(import.meta.dirname, '../../../build/policy/bundle.tar.gz');
+import { DEFAULT_POLICY_BUNDLE } from '../config/index.js';
 
 export function registerPolicyCommands(program: Command): void {
   program
@@ -10,7 +9,7 @@ export function registerPolicyCommands(program: Command): void {
     .description('inspect a compiled policy bundle')
     .command('info')
     .description('load a bundle (default: the one `npm run policy:build` made) and print its revision and entrypoints')
-    .argument('[bundle]', 'path to an `opa build -t wasm` bundle', DEFAULT_BUNDLE)
+    .argument('[bundle]', 'path to an `opa build -t wasm` bundle', DEFAULT_POLICY_BUNDLE)
     .action(async (bundle: string) => {
       const engine = new PolicyEngine({ bundlePath: bundle, requiredEntrypoints: REQUIRED_ENTRYPOINTS });
       const result = await engine.reload();

@@ -1,0 +1,63 @@
+import { z } from 'zod';
+import { TIER_NAMES } from './tiers.js';
+
+/** Identifiers end up in SPIFFE ids, audit records and file names: keep them boring. */
+export const TENANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+const positiveInt = z.number().int().positive();
+const nonNegativeInt = z.number().int().nonnegative();
+
+export const tenantSchema = z
+  .strictObject({
+    id: z.string().regex(TENANT_ID, 'tenant id must be lowercase letters, digits and dashes (1-63 chars)'),
+    tier: z.enum(TIER_NAMES as [string, ...string[]]),
+    api_key_sha256: z.array(z.string().regex(/^[0-9a-f]{64}$/, 'must be a hex SHA-256 digest')).default([]),
+    overrides: z
+      .strictObject({
+        concurrent: positiveInt.optional(),
+        tokens_per_minute: positiveInt.optional(),
+        kv_quota_bytes: positiveInt.optional(),
+        priority: z.number().int().min(1).max(5).optional(),
+      })
+      .default({}),
+  });
+
+export const poolSchema = z.strictObject({
+  name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'pool name must be lowercase letters, digits and dashes'),
+  first: nonNegativeInt,
+  last: nonNegativeInt,
+  dedicated_to: z.string().regex(TENANT_ID).optional(),
+});
+
+export const configSchema = z.strictObject({
+  trust_domain: z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,253}[a-z0-9])?$/, 'trust domain must be a DNS-like name'),
+  listen: z.strictObject({
+    host: z.string().min(1).default('127.0.0.1'),
+    port: z.number().int().min(0).max(65535).default(8443),
+    unix_socket: z.string().min(1).optional(),
+  }),
+  paths: z.strictObject({
+    pki: z.string().min(1),
+    master_key: z.string().min(1),
+    keystore: z.string().min(1),
+    audit: z.string().min(1),
+    policy_bundle: z.string().min(1).optional(),
+  }),
+  model: z.strictObject({
+    layers: positiveInt,
+    kv_heads: positiveInt,
+    head_dim: positiveInt,
+    dtype: z.enum(['fp32', 'fp16', 'bf16', 'fp8', 'int8']),
+    block_tokens: positiveInt,
+  }),
+  pools: z.array(poolSchema).min(1),
+  tenants: z.array(tenantSchema).default([]),
+  limits: z
+    .strictObject({
+      max_body_bytes: positiveInt.default(1024 * 1024),
+      max_blocks_per_call: positiveInt.max(65536).default(4096),
+    })
+    .default({ max_body_bytes: 1024 * 1024, max_blocks_per_call: 4096 }),
+});
+
+export type RawConfig = z.infer<typeof configSchema>;

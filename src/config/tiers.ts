@@ -1,0 +1,22 @@
+/** Tier defaults: the seed table in DESIGN.md (Principals). Policy data.json carries the same table. */
+export type TierName = 'free' | 'standard' | 'enterprise';
+
+export interface TierLimits {
+  readonly concurrent: number;
+  readonly tokensPerMinute: number;
+  readonly kvQuotaBytes: number;
+  readonly dedicatedPool: boolean;
+  readonly encryptedKv: boolean;
+  readonly mtlsRequired: boolean;
+  readonly priority: number;
+}
+
+const GB = 1024 ** 3;
+
+export const TIERS: Readonly<Record<TierName, TierLimits>> = {
+  free: { concurrent: 4, tokensPerMinute: 10_000, kvQuotaBytes: 1 * GB, dedicatedPool: false, encryptedKv: false, mtlsRequired: false, priority: 5 },
+  standard: { concurrent: 64, tokensPerMinute: 100_000, kvQuotaBytes: 10 * GB, dedicatedPool: false, encryptedKv: false, mtlsRequired: false, priority: 3 },
+  enterprise: { concurrent: 256, tokensPerMinute: 1_000_000, kvQuotaBytes: 80 * GB, dedicatedPool: true, encryptedKv: true, mtlsRequired: true, priority: 1 },
+};
+
+export const TIER_NAMES = Object.keys(TIERS) as TierName[];

@@ -1,0 +1,62 @@
+import type { AuditLog, AuditRecord } from '../audit/index.js';
+import type { BlockLedger, OpId } from '../ledger/index.js';
+
+export interface ReplayReport {
+  readonly records: number;
+  readonly applied: number;
+}
+
+export class ReplayError extends Error {
+  override readonly name = 'ReplayError';
+}
+
+/**
+ * Rebuilds the ledger from the audit log after a restart or crash: every acknowledged state change
+ * has a durable record (its ack waited for the fsync), so replaying the allowed block records in log
+ * order restores every allocation and every dirty block. A record that cannot be replayed means
+ * the log and the configured pools disagree; starting anyway could hand out a block twice (I1), so
+ * the sidecar refuses to start.
+ */
+export async function replayAuditIntoLedger(audit: AuditLog, ledger: BlockLedger): Promise<ReplayReport> {
+  let records = 0;
+  let applied = 0;
+  for await (const record of audit.records()) {
+    records++;
+    if (record.decision !== 'allow') continue;
+    const opId = applyRecord(record, ledger);
+    if (opId !== null) {
+      ledger.commit(opId);
+      applied++;
+    }
+  }
+  return { records, applied };
+}
+
+function applyRecord(record: AuditRecord, ledger: BlockLedger): OpId | null {
+  const blocks = record.blocks ?? [];
+  const fail = (why: string): never => {
+    throw new ReplayError(`audit record seq ${record.seq} (${record.action}) cannot be replayed: ${why}`);
+  };
+  switch (record.action) {
+    case 'blocks.allocate': {
+      const result = ledger.replayAllocate(record.tenant ?? fail('no tenant'), blocks);
+      return result.ok ? result.opId : fail(result.reason);
+    }
+    case 'blocks.free': {
+      const result = ledger.free(record.tenant ?? fail('no tenant'), blocks, { cache: record.effects?.['cache'] === true });
+      return result.ok ? result.opId : fail(result.reason);
+    }
+    case 'blocks.scrubbed': {
+      const result = ledger.confirmScrub(blocks);
+      return result.ok ? result.opId : fail(result.reason);
+    }
+    case 'blocks.access': {
+      // Reads change nothing; prefix hits turn cached blocks back into owned ones.
+      if (record.effects?.['mode'] !== 'prefix_hit') return null;
+      const result = ledger.access(record.tenant ?? fail('no tenant'), blocks, 'prefix_hit');
+      return result.ok ? result.opId : fail(result.reason);
+    }
+    default:
+      return null;
+  }
+}

@@ -1,0 +1,43 @@
+import type { NextFunction, Request, Response } from 'express';
+import type { Logger } from 'pino';
+import { Errors, TgError, isTgError } from '../errors.js';
+
+/** Body-parser failures carry a `type`; map them to catalogue errors instead of a 500. */
+function fromBodyParser(error: unknown): TgError | null {
+  if (typeof error !== 'object' || error === null || !('type' in error)) return null;
+  switch (error.type) {
+    case 'entity.too.large':
+      return new TgError(Errors.TOO_LARGE);
+    case 'entity.parse.failed':
+      return new TgError(Errors.BAD_JSON);
+    case 'encoding.unsupported':
+    case 'charset.unsupported':
+    case 'request.size.invalid':
+    case 'request.aborted':
+      return new TgError(Errors.BAD_REQUEST, { message: 'request body could not be read' });
+    default:
+      return null;
+  }
+}
+
+/**
+ * The last middleware: every failure leaves as `{"error": {code, message, reasons}}`. Unknown
+ * errors become TG_ERR_INTERNAL without detail: a stack or a message could carry request content
+ * or another tenant's name (L1), so the log gets the error class only.
+ */
+export function errorHandler(logger: Logger) {
+  return (error: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    const tgError = isTgError(error) ? error : fromBodyParser(error);
+    const final = tgError ?? new TgError(Errors.INTERNAL);
+    if (!tgError) logger.error({ route: req.route?.path ?? 'unmatched', errorClass: error instanceof Error ? error.name : typeof error }, 'unhandled error');
+    if (res.headersSent) return void res.end();
+    if (final.status === 429 && typeof final.details['retry_after_seconds'] === 'number') {
+      res.setHeader('Retry-After', String(Math.ceil(final.details['retry_after_seconds'])));
+    }
+    res.status(final.status).json(final.toBody());
+  };
+}
+
+export function notFound(_req: Request, _res: Response, next: NextFunction): void {
+  next(new TgError(Errors.NOT_FOUND, { message: 'no such route; see docs/api.md' }));
+}

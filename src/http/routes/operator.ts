@@ -1,0 +1,47 @@
+import { Router } from 'express';
+import { Errors, TgError } from '../../errors.js';
+import { authorize } from '../authorize.js';
+import type { SidecarServices } from '../services.js';
+
+/** Operator views of the registry and the policy (DESIGN.md wire API, operator). */
+export function operatorRoutes(services: SidecarServices): Router {
+  const router = Router();
+
+  router.get('/v1/tenants', authorize(services, 'tenants.read'), (_req, res) => {
+    res.json({
+      tenants: services.config.tenants.map((t) => ({
+        id: t.id,
+        tier: t.tier,
+        pool: t.pool,
+        quota_blocks: t.quotaBlocks,
+        limits: { concurrent: t.limits.concurrent, tokens_per_minute: t.limits.tokensPerMinute, kv_quota_bytes: t.limits.kvQuotaBytes, priority: t.limits.priority },
+      })),
+    });
+  });
+
+  router.get('/v1/policy', authorize(services, 'policy.read'), (_req, res) => {
+    const info = services.policy.info;
+    if (!info) throw new TgError(Errors.POLICY_UNAVAILABLE);
+    res.json({ revision: info.revision, sha256: info.sha256, entrypoints: info.entrypoints, loaded_at: info.loadedAt.toISOString() });
+  });
+
+  router.post('/v1/policy/reload', authorize(services, 'policy.reload'), async (_req, res) => {
+    const result = await services.policy.reload();
+    if (!result.ok) {
+      throw new TgError(Errors.BUNDLE_INVALID, {
+        message: `new bundle refused, previous one keeps serving: ${result.error}`,
+        details: { kept_revision: result.kept?.revision ?? null },
+      });
+    }
+    services.logger.info({ revision: result.info.revision }, 'policy reloaded');
+    res.json({ revision: result.info.revision, loaded_at: result.info.loadedAt.toISOString() });
+  });
+
+  // L2: the chain of the live log, up to the last durable record, anchor included.
+  router.get('/v1/audit/verify', authorize(services, 'audit.verify'), async (_req, res) => {
+    const result = await services.audit.verify();
+    res.status(result.ok ? 200 : 409).json(result);
+  });
+
+  return router;
+}

@@ -1,0 +1,17 @@
+import type { Logger } from 'pino';
+import type { AuditLog } from '../audit/index.js';
+import type { SidecarConfig } from '../config/index.js';
+import type { GuardedBlocks } from '../enforcement/index.js';
+import type { ApiKeyRegistry } from '../identity/index.js';
+import type { PolicyEngine } from '../policy/index.js';
+
+/** Everything the HTTP adapter calls into. Built once by the sidecar, passed to every route. */
+export interface SidecarServices {
+  readonly config: SidecarConfig;
+  readonly policy: PolicyEngine;
+  readonly apiKeys: ApiKeyRegistry;
+  readonly revocations: { has(serial: string): boolean };
+  readonly logger: Logger;
+  readonly audit: AuditLog;
+  readonly blocks: GuardedBlocks;
+}

@@ -1,0 +1,14 @@
+import type { z } from 'zod';
+import { Errors, TgError } from '../errors.js';
+
+/**
+ * Parses a request body against a strict schema. The 400 lists each problem as `path: message`;
+ * zod messages name the expected shape, never the received value, so nothing from the body is
+ * echoed back (L1).
+ */
+export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
+  const parsed = schema.safeParse(body ?? {});
+  if (parsed.success) return parsed.data;
+  const reasons = parsed.error.issues.slice(0, 16).map((issue) => `${issue.path.map(String).join('.') || '(body)'}: ${issue.message}`);
+  throw new TgError(Errors.BAD_REQUEST, { reasons });
+}

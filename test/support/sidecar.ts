@@ -1,0 +1,92 @@
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { loadConfig } from '../../src/config/index.js';
+import { initDirectory, type InitResult } from '../../src/setup/index.js';
+import { startSidecar, type RunningSidecar } from '../../src/sidecar/index.js';
+
+export interface ClientCredential {
+  readonly cert?: string | Buffer;
+  readonly key?: string | Buffer;
+  readonly bearer?: string;
+}
+
+export interface TestSidecar {
+  readonly setup: InitResult;
+  readonly sidecar: RunningSidecar;
+  readonly ca: Buffer;
+  readonly worker: ClientCredential;
+  readonly operator: ClientCredential;
+  tenantCert(id: string): ClientCredential;
+  tenantKey(id: string): ClientCredential;
+  call(credential: ClientCredential, method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown; headers: Record<string, unknown> }>;
+  close(): Promise<void>;
+}
+
+/** A real sidecar on port 0 over a fresh `init` directory with real certificates. */
+export async function startTestSidecar(options: { configPatch?: (yaml: string) => string } = {}): Promise<TestSidecar> {
+  const dir = mkdtempSync(join(tmpdir(), 'tg-sidecar-'));
+  const setup = await initDirectory(dir, { port: 0 });
+  if (options.configPatch) writeFileSync(setup.configFile, options.configPatch(readFileSync(setup.configFile, 'utf8')));
+  const sidecar = await startSidecar(loadConfig(setup.configFile), { logger: pino({ level: 'silent' }), watchIntervalMs: 100, drainTimeoutMs: 2000 });
+  const ca = readFileSync(setup.files.ca);
+  const fileCred = (c: { cert: string; key: string }): ClientCredential => ({ cert: readFileSync(c.cert), key: readFileSync(c.key) });
+  return {
+    setup,
+    sidecar,
+    ca,
+    worker: fileCred(setup.files.worker),
+    operator: fileCred(setup.files.operator),
+    tenantCert: (id) => fileCred(setup.files.tenants[id]!),
+    tenantKey: (id) => ({ bearer: setup.apiKeys[id]! }),
+    call: (credential, method, path, body) => callSidecar(sidecar.url, ca, credential, method, path, body),
+    close: () => sidecar.close(),
+  };
+}
+
+/** One HTTPS request on a fresh connection (no agent), so each call is a real TLS handshake. */
+export function callSidecar(
+  baseUrl: string,
+  ca: Buffer,
+  credential: ClientCredential,
+  method: string,
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: unknown; headers: Record<string, unknown> }> {
+  const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      new URL(path, baseUrl),
+      {
+        method,
+        ca,
+        agent: false,
+        servername: 'localhost',
+        ...(credential.cert ? { cert: credential.cert, key: credential.key } : {}),
+        headers: {
+          ...(credential.bearer ? { authorization: `Bearer ${credential.bearer}` } : {}),
+          ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let parsed: unknown = text;
+          try {
+            parsed = JSON.parse(text);
+          } catch {
+            /* non-JSON body (Prometheus text) stays a string */
+          }
+          resolve({ status: res.statusCode ?? 0, body: parsed, headers: res.headers });
+        });
+      },
+    );
+    req.on('error', reject);
+    if (payload !== undefined) req.write(payload);
+    req.end();
+  });
+}
