@@ -117,9 +117,13 @@ export async function startSidecar(config: SidecarConfig, options: StartOptions 
       unwatchFile(pki.revocationList);
       unwatchFile(serverCertFile);
       const drained = new Promise<void>((done) => server.close(() => done()));
+      // Keep-alive sockets become idle as their in-flight request finishes; close them as they do
+      // instead of waiting out the keep-alive timeout.
+      const sweeper = setInterval(() => server.closeIdleConnections(), 50);
       server.closeIdleConnections();
       const timer = setTimeout(() => server.closeAllConnections(), options.drainTimeoutMs ?? 10_000);
       await drained;
+      clearInterval(sweeper);
       clearTimeout(timer);
       await audit.close();
     })();

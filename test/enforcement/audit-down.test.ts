@@ -1,0 +1,44 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { startTestSidecar, type TestSidecar } from '../support/sidecar.js';
+
+// The disk is made to refuse writes for real with RLIMIT_FSIZE on this process (see
+// test/audit/fail-closed.test.ts for why not chmod or a fake file handle).
+const prlimitWorks = spawnSync('prlimit', ['--pid', String(process.pid), '--fsize']).status === 0;
+const setFileSizeLimit = (value: string): void => void execFileSync('prlimit', ['--pid', String(process.pid), `--fsize=${value}:`]);
+
+let tg: TestSidecar;
+beforeAll(async () => {
+  tg = await startTestSidecar();
+});
+afterAll(async () => {
+  if (prlimitWorks) setFileSizeLimit('unlimited');
+  await tg.close();
+});
+
+describe.skipIf(!prlimitWorks)('state changes fail closed when the audit log is unwritable', () => {
+  test('allocate answers 503 and changes nothing; after space returns it works again', async () => {
+    const allocate = (id: string) => tg.call(tg.worker, 'POST', '/v1/blocks/allocate', { tenant: 'free-demo', request_id: id, count: 2 });
+    expect((await allocate('before')).status).toBe(200);
+    const usageBefore = (await tg.call(tg.tenantKey('free-demo'), 'GET', '/v1/usage')).body;
+
+    const dir = join(tg.setup.dir, 'audit');
+    const segment = readdirSync(dir).filter((f) => f.endsWith('.jsonl')).sort().at(-1)!;
+    setFileSizeLimit(String(statSync(join(dir, segment)).size + 50));
+    const refused = await allocate('during');
+    expect(refused.status).toBe(503);
+    expect((refused.body as { error: { code: string } }).error.code).toBe('TG_ERR_AUDIT_DOWN');
+    expect((await tg.call(tg.tenantKey('free-demo'), 'GET', '/v1/usage')).body).toEqual(usageBefore);
+
+    setFileSizeLimit('unlimited');
+    let status = 0;
+    for (let i = 0; i < 40 && status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      status = (await allocate(`after-${i}`)).status;
+    }
+    expect(status).toBe(200);
+    expect((await tg.call(tg.operator, 'GET', '/v1/audit/verify')).body).toMatchObject({ ok: true });
+  });
+});
