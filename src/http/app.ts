@@ -1,5 +1,5 @@
 import express, { type Application } from 'express';
-import { authenticate } from './authenticate.js';
+import { authenticate, type Transport } from './authenticate.js';
 import { errorHandler, notFound } from './error-handler.js';
 import { blockRoutes } from './routes/blocks.js';
 import { healthRoutes } from './routes/health.js';
@@ -7,13 +7,13 @@ import { operatorRoutes } from './routes/operator.js';
 import type { SidecarServices } from './services.js';
 
 /** The Express app: health first (no auth), then authentication, then per-component routes. */
-export function createApp(services: SidecarServices): Application {
+export function createApp(services: SidecarServices, transport: Transport = 'tls'): Application {
   const app = express();
   app.disable('x-powered-by');
   app.set('etag', false);
   app.set('query parser', 'simple');
   app.use(healthRoutes(services));
-  app.use(authenticate(services));
+  app.use(authenticate(services, transport));
   app.use(express.json({ limit: services.config.limits.maxBodyBytes, strict: true, type: ['application/json', 'application/*+json'] }));
   app.use(blockRoutes(services));
   app.use(operatorRoutes(services));

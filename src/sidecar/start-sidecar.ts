@@ -1,4 +1,5 @@
-import { readFileSync, unwatchFile, watchFile } from 'node:fs';
+import { chmodSync, readFileSync, rmSync, unwatchFile, watchFile } from 'node:fs';
+import { createServer as createPlainServer, type Server as PlainServer } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
@@ -106,9 +107,10 @@ export async function startSidecar(config: SidecarConfig, options: StartOptions 
     });
   });
   const port = (server.address() as AddressInfo).port;
+  const unixServer = config.listen.unixSocket ? await listenOnUnixSocket(config.listen.unixSocket, createApp(services, 'unix')) : null;
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
   const url = `https://${host}:${port}`;
-  logger.info({ url, trustDomain: config.trustDomain }, 'tenantguard listening');
+  logger.info({ url, trustDomain: config.trustDomain, ...(unixServer ? { unixSocket: config.listen.unixSocket } : {}) }, 'tenantguard listening');
 
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
@@ -116,12 +118,21 @@ export async function startSidecar(config: SidecarConfig, options: StartOptions 
       policy.close();
       unwatchFile(pki.revocationList);
       unwatchFile(serverCertFile);
-      const drained = new Promise<void>((done) => server.close(() => done()));
+      const drained = Promise.all([
+        new Promise<void>((done) => server.close(() => done())),
+        new Promise<void>((done) => (unixServer ? unixServer.close(() => done()) : done())),
+      ]);
       // Keep-alive sockets become idle as their in-flight request finishes; close them as they do
       // instead of waiting out the keep-alive timeout.
-      const sweeper = setInterval(() => server.closeIdleConnections(), 50);
+      const sweeper = setInterval(() => {
+        server.closeIdleConnections();
+        unixServer?.closeIdleConnections();
+      }, 50);
       server.closeIdleConnections();
-      const timer = setTimeout(() => server.closeAllConnections(), options.drainTimeoutMs ?? 10_000);
+      const timer = setTimeout(() => {
+        server.closeAllConnections();
+        unixServer?.closeAllConnections();
+      }, options.drainTimeoutMs ?? 10_000);
       await drained;
       clearInterval(sweeper);
       clearTimeout(timer);
@@ -130,4 +141,24 @@ export async function startSidecar(config: SidecarConfig, options: StartOptions 
     return closing;
   };
   return { url, port, services, close };
+}
+
+/**
+ * The co-located worker's fast path: plain HTTP on a Unix socket, no TLS handshake. The socket is
+ * created 0600, so only the sidecar's own user (the worker runs as it) can connect.
+ */
+async function listenOnUnixSocket(path: string, app: ReturnType<typeof createApp>): Promise<PlainServer> {
+  rmSync(path, { force: true }); // a stale socket from a killed process would block listen()
+  const server = createPlainServer(app);
+  const previous = process.umask(0o177);
+  try {
+    await new Promise<void>((resolveListen, rejectListen) => {
+      server.once('error', rejectListen);
+      server.listen(path, () => resolveListen());
+    });
+  } finally {
+    process.umask(previous);
+  }
+  chmodSync(path, 0o600);
+  return server;
 }
