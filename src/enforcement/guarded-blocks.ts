@@ -1,9 +1,10 @@
-import type { AuditEvent, AuditLog } from '../audit/index.js';
 import type { SidecarConfig, TenantConfig } from '../config/index.js';
-import { Errors, TgError, isTgError } from '../errors.js';
+import { Errors, TgError } from '../errors.js';
 import type { Principal } from '../identity/index.js';
+import type { TenantMetrics } from '../metrics/index.js';
 import type { AccessMode, BatchDenied, BlockId, BlockLedger, OpId, TenantUsage } from '../ledger/index.js';
 import { Entrypoints, type Decision, type PolicyEngine } from '../policy/index.js';
+import type { AuditTrail, EventParts } from './audit-trail.js';
 
 export interface AllocateRequest {
   readonly tenant: string;
@@ -34,14 +35,16 @@ export class GuardedBlocks {
   constructor(
     private readonly ledger: BlockLedger,
     private readonly policy: PolicyEngine,
-    private readonly audit: AuditLog,
+    private readonly trail: AuditTrail,
     config: SidecarConfig,
+    private readonly metrics: TenantMetrics,
   ) {
     this.tenants = new Map(config.tenants.map((t) => [t.id, t]));
     this.pools = new Map(config.pools.map((p) => [p.name, { name: p.name, ...(p.dedicatedTo ? { dedicated_to: p.dedicatedTo } : {}) }]));
   }
 
   async allocate(principal: Principal, request: AllocateRequest): Promise<AllocateResponse> {
+    const started = performance.now();
     const tenant = this.requireTenant(request.tenant);
     const usage = this.ledger.usage(tenant.id);
     const decision = this.decide(principal, 'blocks.allocate', tenant.id, { count: request.count }, {
@@ -60,6 +63,7 @@ export class GuardedBlocks {
     }
 
     const result = this.ledger.allocate(tenant.id, request.count);
+    this.metrics.decided(tenant.id, (performance.now() - started) / 1000);
     if (!result.ok) {
       await this.recordDenial({ ...base, reasons: [result.reason] });
       if (result.reason === 'quota_exceeded') throw this.quotaError(tenant, usage, request.count, [result.reason]);
@@ -81,18 +85,22 @@ export class GuardedBlocks {
   }
 
   async free(principal: Principal, tenantId: string, blocks: readonly BlockId[], cache: boolean): Promise<{ freed: number; cached: number }> {
+    const started = performance.now();
     const tenant = this.requireTenant(tenantId);
     await this.checkBatch(principal, 'blocks.free', tenant.id, blocks, { cache });
     const result = this.ledger.free(tenant.id, blocks, { cache });
+    this.metrics.decided(tenant.id, (performance.now() - started) / 1000);
     if (!result.ok) return this.refuseBatch(principal, 'blocks.free', tenant.id, blocks, result);
     await this.recordChange(result.opId, { principal, action: 'blocks.free', tenant: tenant.id, blocks: [...blocks], counts: { cached: result.cached, dirty: result.dirty }, effects: { cache } });
     return { freed: blocks.length, cached: result.cached };
   }
 
   async access(principal: Principal, tenantId: string, blocks: readonly BlockId[], mode: AccessMode): Promise<{ granted: number; hits: number }> {
+    const started = performance.now();
     const tenant = this.requireTenant(tenantId);
     await this.checkBatch(principal, 'blocks.access', tenant.id, blocks, { mode });
     const result = this.ledger.access(tenant.id, blocks, mode);
+    this.metrics.decided(tenant.id, (performance.now() - started) / 1000);
     if (!result.ok) return this.refuseBatch(principal, 'blocks.access', tenant.id, blocks, result);
     // Reads change nothing but are still recorded: the audit trail is the evidence for I2/I4.
     await this.recordChange(result.opId, { principal, action: 'blocks.access', tenant: tenant.id, blocks: [...blocks], counts: { hits: result.hits }, effects: { mode } });
@@ -170,53 +178,13 @@ export class GuardedBlocks {
     });
   }
 
-  private async recordChange(opId: OpId, event: EventParts): Promise<void> {
-    const pending = this.audit.append(toAuditEvent(event, 'allow', [], this.policy.info?.revision));
-    try {
-      await pending;
-    } catch (error) {
-      this.ledger.rollbackFrom(opId);
-      throw asAuditFailure(error);
-    }
-    this.ledger.commit(opId);
+  private recordChange(opId: OpId, event: EventParts): Promise<void> {
+    const done = this.trail.recordChange(event, () => this.ledger.rollbackFrom(opId));
+    return done.then(() => this.ledger.commit(opId));
   }
 
-  private async recordDenial(event: EventParts & { reasons: readonly string[]; violation?: boolean }): Promise<void> {
-    try {
-      await this.audit.append(toAuditEvent(event, 'deny', event.reasons, this.policy.info?.revision, event.violation));
-    } catch (error) {
-      throw asAuditFailure(error);
-    }
+  private recordDenial(event: EventParts & { reasons: readonly string[]; violation?: boolean }): Promise<void> {
+    if (event.tenant) this.metrics.rejected(event.tenant, event.reasons[0]?.replace(/:\d+$/, '') ?? 'denied', event.reasons.includes('quota_exceeded'));
+    return this.trail.recordDenial(event, event.reasons, event.violation);
   }
-}
-
-interface EventParts {
-  readonly principal: Principal;
-  readonly action: Action;
-  readonly tenant?: string;
-  readonly blocks?: BlockId[];
-  readonly counts?: Record<string, number>;
-  readonly effects?: AuditEvent['effects'];
-}
-
-function toAuditEvent(parts: EventParts, decision: 'allow' | 'deny', reasons: readonly string[], policyRevision: string | undefined, violation = false): AuditEvent {
-  return {
-    // I4/I6 violations are critical: a worker touched blocks its tenant does not hold.
-    type: violation ? 'violation' : 'decision',
-    severity: violation ? 'critical' : 'info',
-    principal: { role: parts.principal.role, id: parts.principal.id },
-    action: parts.action,
-    ...(parts.tenant ? { tenant: parts.tenant } : {}),
-    decision,
-    reasons: [...reasons].slice(0, 64),
-    ...(parts.counts ? { counts: parts.counts } : {}),
-    ...(parts.blocks ? { blocks: parts.blocks } : {}),
-    ...(parts.effects ? { effects: parts.effects } : {}),
-    ...(policyRevision ? { policyRevision } : {}),
-  };
-}
-
-/** AUDIT_DOWN (503) for an unwritable log; a record our own code built wrong stays a 500. */
-function asAuditFailure(error: unknown): TgError {
-  return isTgError(error) ? error : new TgError(Errors.AUDIT_DOWN);
 }

@@ -1,4 +1,5 @@
 import type { AuditLog, AuditRecord } from '../audit/index.js';
+import type { AdapterRegistry } from '../adapters/index.js';
 import type { BlockLedger, OpId } from '../ledger/index.js';
 
 export interface ReplayReport {
@@ -17,12 +18,23 @@ export class ReplayError extends Error {
  * the log and the configured pools disagree; starting anyway could hand out a block twice (I1), so
  * the sidecar refuses to start.
  */
-export async function replayAuditIntoLedger(audit: AuditLog, ledger: BlockLedger): Promise<ReplayReport> {
+export interface ReplayTargets {
+  readonly ledger: BlockLedger;
+  readonly adapters: AdapterRegistry;
+}
+
+export async function replayAuditLog(audit: AuditLog, targets: ReplayTargets): Promise<ReplayReport> {
+  const { ledger } = targets;
   let records = 0;
   let applied = 0;
   for await (const record of audit.records()) {
     records++;
     if (record.decision !== 'allow') continue;
+    if (record.action === 'adapters.register') {
+      replayAdapterRegistration(record, targets.adapters);
+      applied++;
+      continue;
+    }
     const opId = applyRecord(record, ledger);
     if (opId !== null) {
       ledger.commit(opId);
@@ -59,4 +71,15 @@ function applyRecord(record: AuditRecord, ledger: BlockLedger): OpId | null {
     default:
       return null;
   }
+}
+
+function replayAdapterRegistration(record: AuditRecord, adapters: AdapterRegistry): void {
+  const e = record.effects ?? {};
+  const adapterId = e['adapter_id'];
+  const sha256 = e['sha256'];
+  const rank = e['rank'];
+  if (typeof adapterId !== 'string' || typeof sha256 !== 'string' || typeof rank !== 'number' || !record.tenant) {
+    throw new ReplayError(`audit record seq ${record.seq} (adapters.register) lacks its adapter facts`);
+  }
+  adapters.register({ adapterId, sha256, rank, public: e['public'] === true, owner: record.tenant });
 }

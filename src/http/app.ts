@@ -1,7 +1,9 @@
 import express, { type Application } from 'express';
 import { authenticate, type Transport } from './authenticate.js';
 import { errorHandler, notFound } from './error-handler.js';
+import { adapterRoutes } from './routes/adapters.js';
 import { blockRoutes } from './routes/blocks.js';
+import { metricsRoutes } from './routes/metrics.js';
 import { healthRoutes } from './routes/health.js';
 import { operatorRoutes } from './routes/operator.js';
 import type { SidecarServices } from './services.js';
@@ -16,6 +18,8 @@ export function createApp(services: SidecarServices, transport: Transport = 'tls
   app.use(authenticate(services, transport));
   app.use(express.json({ limit: services.config.limits.maxBodyBytes, strict: true, type: ['application/json', 'application/*+json'] }));
   app.use(blockRoutes(services));
+  app.use(adapterRoutes(services));
+  app.use(metricsRoutes(services));
   app.use(operatorRoutes(services));
   app.use(notFound);
   app.use(errorHandler(services.logger));

@@ -1,5 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import { Errors, TgError } from '../errors.js';
+import type { Principal } from '../identity/index.js';
 import { Entrypoints } from '../policy/index.js';
 import { principalOf } from './authenticate.js';
 import type { SidecarServices } from './services.js';
@@ -8,13 +9,13 @@ import type { SidecarServices } from './services.js';
  * Route-level authorization through `tenantguard.authz` (N1): every route names its action, and
  * the policy decides whether this principal's role may take it for this tenant.
  */
-export function authorize(services: SidecarServices, action: string, tenantOf?: (req: Request) => unknown) {
+export function authorize(services: SidecarServices, action: string | ((principal: Principal) => string), tenantOf?: (req: Request, principal: Principal) => unknown) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const principal = principalOf(res);
-    const tenant = tenantOf?.(req);
+    const tenant = tenantOf?.(req, principal);
     const decision = services.policy.decide(Entrypoints.authz, {
       principal: { role: principal.role, id: principal.id, authn: principal.authn },
-      action,
+      action: typeof action === 'string' ? action : action(principal),
       ...(typeof tenant === 'string' ? { tenant } : {}),
     });
     if (decision.allow) return next();

@@ -1,7 +1,8 @@
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/index.js';
 import type { SidecarConfig } from '../config/index.js';
-import type { GuardedBlocks } from '../enforcement/index.js';
+import type { GuardedAdapters, GuardedBlocks } from '../enforcement/index.js';
+import type { TenantMetrics } from '../metrics/index.js';
 import type { ApiKeyRegistry } from '../identity/index.js';
 import type { PolicyEngine } from '../policy/index.js';
 
@@ -14,4 +15,6 @@ export interface SidecarServices {
   readonly logger: Logger;
   readonly audit: AuditLog;
   readonly blocks: GuardedBlocks;
+  readonly adapters: GuardedAdapters;
+  readonly metrics: TenantMetrics;
 }

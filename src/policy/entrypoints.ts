@@ -2,6 +2,9 @@
 export const Entrypoints = {
   authz: 'tenantguard/authz/decision',
   blocks: 'tenantguard/blocks/decision',
+  admission: 'tenantguard/admission/decision',
+  adapters: 'tenantguard/adapters/decision',
+  metrics: 'tenantguard/metrics/decision',
 } as const;
 
 export type Entrypoint = (typeof Entrypoints)[keyof typeof Entrypoints];

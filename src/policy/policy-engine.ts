@@ -7,6 +7,8 @@ import { BundleError, parseBundle, type PolicyBundle } from './bundle.js';
 export interface Decision {
   readonly allow: boolean;
   readonly reasons: readonly string[];
+  /** Further keys of the decision object, e.g. per-item decisions of a batch (`items`). */
+  readonly details?: Readonly<Record<string, unknown>>;
 }
 
 export interface LoadedBundleInfo {
@@ -153,7 +155,8 @@ function toDecision(resultSet: unknown): Decision {
   }
   // An "allow" that still carries reasons is contradictory: treat it as a deny.
   if (allow && reasons.length > 0) return { allow: false, reasons: ['policy_result_invalid', ...reasons] };
-  return { allow, reasons };
+  const { allow: _allow, reasons: _reasons, ...details } = result as Record<string, unknown>;
+  return Object.keys(details).length > 0 ? { allow, reasons, details } : { allow, reasons };
 }
 
 /**

@@ -1,2 +1,2 @@
 export { startSidecar, SERVER_CERT_ID, type RunningSidecar, type StartOptions } from './start-sidecar.js';
-export { buildLedgerFromAudit } from './build-ledger.js';
+export { restoreStateFromAudit, type RestoredState } from './restore-state.js';

@@ -4,8 +4,9 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { AuditLog } from '../audit/index.js';
-import { GuardedBlocks } from '../enforcement/index.js';
-import { buildLedgerFromAudit } from './build-ledger.js';
+import { AuditTrail, GuardedAdapters, GuardedBlocks } from '../enforcement/index.js';
+import { TenantMetrics } from '../metrics/index.js';
+import { restoreStateFromAudit } from './restore-state.js';
 import type { SidecarConfig } from '../config/index.js';
 import { createApp, type SidecarServices } from '../http/index.js';
 import { ApiKeyRegistry } from '../identity/index.js';
@@ -64,10 +65,14 @@ export async function startSidecar(config: SidecarConfig, options: StartOptions 
   });
 
   const audit = await AuditLog.open({ dir: config.paths.audit });
-  const ledger = await buildLedgerFromAudit(config, audit, logger).catch(async (error: unknown) => {
+  const { ledger, adapters } = await restoreStateFromAudit(config, audit, logger).catch(async (error: unknown) => {
     await audit.close();
     throw error;
   });
+
+  const trail = new AuditTrail(audit, () => policy.info?.revision);
+  const tenantIds = config.tenants.map((t) => t.id);
+  const metrics = new TenantMetrics({ tenants: () => tenantIds, usage: (tenant) => ledger.usage(tenant) });
 
   const services: SidecarServices = {
     config,
@@ -76,7 +81,9 @@ export async function startSidecar(config: SidecarConfig, options: StartOptions 
     revocations: { has: (serial) => revoked.has(serial) },
     logger,
     audit,
-    blocks: new GuardedBlocks(ledger, policy, audit, config),
+    blocks: new GuardedBlocks(ledger, policy, trail, config, metrics),
+    adapters: new GuardedAdapters(adapters, policy, trail, (id) => tenantIds.includes(id)),
+    metrics,
   };
 
   const tlsMaterial = () => ({

@@ -5,7 +5,7 @@ import { describe, expect, test } from 'vitest';
 import { AuditLog, verifyAuditLog } from '../../src/audit/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import type { BlockLedger } from '../../src/ledger/index.js';
-import { buildLedgerFromAudit } from '../../src/sidecar/index.js';
+import { restoreStateFromAudit } from '../../src/sidecar/index.js';
 import { pino } from 'pino';
 import { initDirectory } from '../../src/setup/index.js';
 import { mtlsClient, spawnSidecar } from '../support/process-sidecar.js';
@@ -36,7 +36,7 @@ class AckModel {
 async function rebuildLedger(configFile: string): Promise<BlockLedger> {
   const config = loadConfig(configFile, {});
   const audit = await AuditLog.open({ dir: config.paths.audit });
-  const ledger = await buildLedgerFromAudit(config, audit, pino({ level: 'silent' }));
+  const { ledger } = await restoreStateFromAudit(config, audit, pino({ level: 'silent' }));
   await audit.close();
   return ledger;
 }

@@ -32,7 +32,7 @@ export function blockRoutes(services: SidecarServices): Router {
   });
 
   // A tenant sees its own usage and quota, nothing about anyone else (M1).
-  router.get('/v1/usage', authorize(services, 'usage.read', (_req) => principalOfTenant(_req.res?.locals)), (_req, res) => {
+  router.get('/v1/usage', authorize(services, 'usage.read', (_req, principal) => principal.id), (_req, res) => {
     const usage = blocks.usage(principalOf(res).id);
     res.json({
       tenant: usage.tenant,
@@ -43,9 +43,4 @@ export function blockRoutes(services: SidecarServices): Router {
   });
 
   return router;
-}
-
-function principalOfTenant(locals: Record<string, unknown> | undefined): string | undefined {
-  const principal = locals?.['principal'] as { id?: string } | undefined;
-  return principal?.id;
 }

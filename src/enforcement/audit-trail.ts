@@ -1,0 +1,64 @@
+import type { AuditEvent, AuditLog } from '../audit/index.js';
+import { Errors, TgError, isTgError } from '../errors.js';
+import type { Principal } from '../identity/index.js';
+
+export interface EventParts {
+  readonly principal: Principal;
+  readonly action: string;
+  readonly tenant?: string;
+  readonly blocks?: number[];
+  readonly counts?: Record<string, number>;
+  readonly effects?: AuditEvent['effects'];
+}
+
+/**
+ * How every guarded operation writes its evidence: a change is acknowledged only once its record
+ * is durable, and undone if it cannot be (fail closed); a denial is recorded before it is answered.
+ */
+export class AuditTrail {
+  constructor(
+    private readonly audit: AuditLog,
+    private readonly policyRevision: () => string | undefined,
+  ) {}
+
+  /** Appends the record of a change already applied in memory; `undo` reverts it on failure. */
+  async recordChange(event: EventParts, undo: () => void): Promise<void> {
+    try {
+      await this.audit.append(this.toEvent(event, 'allow', []));
+    } catch (error) {
+      undo();
+      throw asAuditFailure(error);
+    }
+  }
+
+  async recordDenial(event: EventParts, reasons: readonly string[], violation = false): Promise<void> {
+    try {
+      await this.audit.append(this.toEvent(event, 'deny', reasons, violation));
+    } catch (error) {
+      throw asAuditFailure(error);
+    }
+  }
+
+  private toEvent(parts: EventParts, decision: 'allow' | 'deny', reasons: readonly string[], violation = false): AuditEvent {
+    const revision = this.policyRevision();
+    return {
+      // Violations (I4, I6, A1) are critical: a caller reached for something its tenant does not hold.
+      type: violation ? 'violation' : 'decision',
+      severity: violation ? 'critical' : 'info',
+      principal: { role: parts.principal.role, id: parts.principal.id },
+      action: parts.action,
+      ...(parts.tenant ? { tenant: parts.tenant } : {}),
+      decision,
+      reasons: reasons.slice(0, 64),
+      ...(parts.counts ? { counts: parts.counts } : {}),
+      ...(parts.blocks ? { blocks: parts.blocks } : {}),
+      ...(parts.effects ? { effects: parts.effects } : {}),
+      ...(revision ? { policyRevision: revision } : {}),
+    };
+  }
+}
+
+/** AUDIT_DOWN (503) for an unwritable log; a record our own code built wrong stays a 500. */
+function asAuditFailure(error: unknown): TgError {
+  return isTgError(error) ? error : new TgError(Errors.AUDIT_DOWN);
+}

@@ -1,0 +1,107 @@
+import { groupByAdapter, type AdapterRegistry, type ApplyRefusal } from '../adapters/index.js';
+import { Errors, TgError } from '../errors.js';
+import type { Principal } from '../identity/index.js';
+import { Entrypoints, type PolicyEngine } from '../policy/index.js';
+import type { AuditTrail } from './audit-trail.js';
+
+export interface AdapterRegistration {
+  readonly adapterId: string;
+  readonly sha256: string;
+  readonly rank: number;
+  readonly public: boolean;
+}
+
+export interface ApplyItem {
+  readonly requestId: string;
+  readonly tenant: string;
+  readonly adapterId: string;
+  readonly sha256: string;
+}
+
+export interface ApplyResponse {
+  readonly results: ReadonlyArray<{ request_id: string; allow: boolean; reasons: readonly string[] }>;
+  /** Allowed items grouped by adapter, so the worker batches per adapter. */
+  readonly groups: ReadonlyArray<{ adapter_id: string; request_ids: string[] }>;
+}
+
+/**
+ * A1: adapter registration by tenants and per-request application checks by the worker. A batch
+ * costs one policy evaluation; A1 is also checked in code, so an item is allowed only if both
+ * agree.
+ */
+export class GuardedAdapters {
+  constructor(
+    private readonly registry: AdapterRegistry,
+    private readonly policy: PolicyEngine,
+    private readonly trail: AuditTrail,
+    private readonly isTenant: (id: string) => boolean,
+  ) {}
+
+  async register(principal: Principal, adapter: AdapterRegistration): Promise<{ adapter_id: string }> {
+    const owner = principal.id;
+    const decision = this.policy.decide(Entrypoints.adapters, {
+      principal: { role: principal.role, id: principal.id, authn: principal.authn },
+      action: 'adapters.register',
+      tenant: owner,
+      resource: { rank: adapter.rank, public: adapter.public },
+    });
+    const event = { principal, action: 'adapters.register', tenant: owner, effects: { adapter_id: adapter.adapterId, sha256: adapter.sha256, rank: adapter.rank, public: adapter.public } };
+    if (!decision.allow) {
+      await this.trail.recordDenial(event, decision.reasons);
+      if (decision.reasons.includes('policy_unavailable')) throw new TgError(Errors.POLICY_UNAVAILABLE);
+      throw new TgError(Errors.POLICY_DENIED, { reasons: decision.reasons });
+    }
+    const result = this.registry.register({ ...adapter, owner });
+    if (!result.ok) {
+      await this.trail.recordDenial(event, [result.reason]);
+      throw new TgError(Errors.CONFLICT, { message: 'adapter id is already registered by another tenant; choose another id', reasons: [result.reason] });
+    }
+    await this.trail.recordChange(event, () => this.registry.restore(adapter.adapterId, result.previous));
+    return { adapter_id: adapter.adapterId };
+  }
+
+  async apply(principal: Principal, items: readonly ApplyItem[]): Promise<ApplyResponse> {
+    for (const item of items) if (!this.isTenant(item.tenant)) throw new TgError(Errors.UNKNOWN_TENANT);
+    const decision = this.policy.decide(Entrypoints.adapters, {
+      principal: { role: principal.role, id: principal.id, authn: principal.authn },
+      action: 'adapters.apply',
+      resource: {
+        items: items.map((item, index) => ({ index, tenant: item.tenant, adapter_id: item.adapterId, facts: this.registry.factsFor(item.tenant, item.adapterId, item.sha256) })),
+      },
+    });
+    if (decision.reasons.includes('policy_unavailable')) throw new TgError(Errors.POLICY_UNAVAILABLE);
+    const verdicts = policyItems(decision.details?.['items'], items.length);
+
+    const results = items.map((item, index) => {
+      const reasons = new Set<string>(verdicts[index]?.reasons ?? ['policy_result_invalid']);
+      const codeRefusal: ApplyRefusal | null = this.registry.refusalFor(item.tenant, item.adapterId, item.sha256);
+      if (codeRefusal) reasons.add(codeRefusal);
+      const allow = verdicts[index]?.allow === true && codeRefusal === null;
+      return { request_id: item.requestId, allow, reasons: [...reasons].sort() };
+    });
+    const denied = results.flatMap((r, index) => r.reasons.map((reason) => `${reason}:${index}`));
+    const violation = results.some((r) => r.reasons.includes('adapter_not_permitted'));
+    const allowed = items.filter((_, index) => results[index]!.allow);
+    const event = {
+      principal,
+      action: 'adapters.apply',
+      counts: { items: items.length, allowed: allowed.length, denied: items.length - allowed.length },
+    };
+    // One record per batch; refused items (a cross-tenant apply is a critical violation) are listed.
+    if (denied.length > 0) await this.trail.recordDenial(event, denied, violation);
+    else await this.trail.recordChange(event, () => undefined);
+    return { results, groups: groupByAdapter(allowed) };
+  }
+}
+
+function policyItems(raw: unknown, expected: number): Array<{ allow: boolean; reasons: string[] } | undefined> {
+  const out: Array<{ allow: boolean; reasons: string[] } | undefined> = new Array(expected).fill(undefined);
+  if (!Array.isArray(raw)) return out;
+  for (const entry of raw as unknown[]) {
+    if (typeof entry !== 'object' || entry === null) continue;
+    const { index, allow, reasons } = entry as { index?: unknown; allow?: unknown; reasons?: unknown };
+    if (typeof index !== 'number' || index < 0 || index >= expected || typeof allow !== 'boolean' || !Array.isArray(reasons)) continue;
+    out[index] = { allow, reasons: reasons.filter((r): r is string => typeof r === 'string') };
+  }
+  return out;
+}

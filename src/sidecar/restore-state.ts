@@ -1,0 +1,34 @@
+import type { Logger } from 'pino';
+import { AdapterRegistry } from '../adapters/index.js';
+import type { AuditLog } from '../audit/index.js';
+import type { SidecarConfig } from '../config/index.js';
+import { replayAuditLog } from '../enforcement/index.js';
+import { BlockLedger } from '../ledger/index.js';
+
+export interface RestoredState {
+  readonly ledger: BlockLedger;
+  readonly adapters: AdapterRegistry;
+}
+
+/**
+ * The sidecar's state as the audit log left it. Tenants are replayed with an unbounded quota: a
+ * quota lowered in the config since those records were written must not make history
+ * unreplayable. Afterwards each tenant gets its configured quota, or, if it already holds more,
+ * exactly what it holds (policy still holds it to the configured quota for new allocations).
+ */
+export async function restoreStateFromAudit(config: SidecarConfig, audit: AuditLog, logger: Logger): Promise<RestoredState> {
+  const ledger = new BlockLedger({ pools: config.pools });
+  const adapters = new AdapterRegistry();
+  for (const tenant of config.tenants) {
+    ledger.commit(ledger.registerTenant({ id: tenant.id, priority: tenant.limits.priority, quotaBlocks: ledger.size, pool: tenant.pool }).opId);
+  }
+  const replay = await replayAuditLog(audit, { ledger, adapters });
+  for (const tenant of config.tenants) {
+    const owned = ledger.usage(tenant.id).owned;
+    const quotaBlocks = Math.max(tenant.quotaBlocks, owned);
+    if (quotaBlocks > tenant.quotaBlocks) logger.warn({ tenant: tenant.id, owned, quota: tenant.quotaBlocks }, 'tenant holds more blocks than its configured quota');
+    ledger.commit(ledger.updateTenant(tenant.id, { quotaBlocks }).opId);
+  }
+  logger.info({ records: replay.records, applied: replay.applied }, 'state rebuilt from the audit log');
+  return { ledger, adapters };
+}
