@@ -1,0 +1,104 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { KeyStore, loadMasterKey } from '../../src/keys/index.js';
+import { transpileKeysComponent } from './compile-keys.js';
+import { freshDir, writeMasterKeyFile } from './helpers.js';
+
+const CHILD = join(import.meta.dirname, 'rotate-child.mjs');
+
+interface Run {
+  readonly child: ChildProcess;
+  readonly lines: string[];
+  readonly exited: Promise<NodeJS.Signals | null>;
+}
+
+function startChild(args: string[]): Run {
+  const child = spawn(process.execPath, [CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const lines: string[] = [];
+  let partial = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (text: string) => {
+    const parts = (partial + text).split('\n');
+    partial = parts.pop() ?? '';
+    lines.push(...parts);
+  });
+  child.stderr?.setEncoding('utf8').on('data', (text: string) => (stderr += text));
+  const exited = new Promise<NodeJS.Signals | null>((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => {
+      if (signal === null && code !== 0) reject(new Error(`rotation child exited ${code}: ${stderr}`));
+      else resolve(signal);
+    });
+  });
+  return { child, lines, exited };
+}
+
+async function waitFor(condition: () => boolean, run: Run, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`rotation child made no progress: ${run.lines.slice(-3).join(' | ')}`);
+    if (run.child.exitCode !== null) throw new Error('rotation child exited early');
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+const acked = (lines: readonly string[]): number =>
+  lines.reduce((max, line) => (line.startsWith('rotated ') ? Math.max(max, Number(line.slice(8))) : max), 0);
+
+describe('KeyStore crash safety', () => {
+  let jsRoot: string;
+  let keysEntry: string;
+  beforeAll(async () => {
+    ({ root: jsRoot, keysEntry } = await transpileKeysComponent());
+  });
+  afterAll(async () => {
+    await rm(jsRoot, { recursive: true, force: true });
+  });
+
+  test('the keystore survives a SIGKILL during rotation: it always opens with the old or the new state', async () => {
+    const dir = await freshDir('tg-keys-crash-');
+    const masterKeyPath = join(dir, 'master.key');
+    const keystorePath = join(dir, 'keys', 'keystore.json');
+    await writeMasterKeyFile(masterKeyPath);
+    const masterKey = await loadMasterKey(masterKeyPath);
+
+    const setup = await KeyStore.open(keystorePath, masterKey);
+    await setup.createTenant('acme');
+    const early = setup.generateDataKey('acme');
+    setup.close();
+
+    let lastAcked = 1;
+    const kills = 6;
+    for (let round = 0; round < kills; round++) {
+      const run = startChild([keysEntry, masterKeyPath, keystorePath]);
+      const target = lastAcked + 1 + Math.floor(Math.random() * 8);
+      await waitFor(() => acked(run.lines) >= target, run);
+      // Kill somewhere inside the next rotation: after a random few hundred microseconds to ms.
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 6));
+      run.child.kill('SIGKILL');
+      expect(await run.exited).toBe('SIGKILL');
+
+      const ack = acked(run.lines);
+      expect(ack).toBeGreaterThan(lastAcked); // the child really rotated this round
+
+      // The file parses and opens (every wrapped key authenticates) with the old or the new state.
+      const text = await readFile(keystorePath, 'utf8');
+      expect(() => JSON.parse(text) as unknown).not.toThrow();
+      const reopened = await KeyStore.open(keystorePath, masterKey);
+      try {
+        const version = reopened.currentVersion('acme');
+        expect(version === ack || version === ack + 1).toBe(true); // durable before acknowledged
+        expect(reopened.unwrapDataKey('acme', early.wrapped).equals(early.plaintext)).toBe(true);
+        expect(reopened.cacheSalt('acme')).toMatch(/^[A-Za-z0-9_-]{43}$/);
+        lastAcked = version;
+      } finally {
+        reopened.close();
+      }
+      // A temporary file left by the kill is swept by open().
+      expect((await readdir(join(dir, 'keys'))).filter((name) => name.endsWith('.tmp'))).toEqual([]);
+    }
+    expect(lastAcked).toBeGreaterThan(kills);
+  });
+});

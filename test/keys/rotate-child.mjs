@@ -1,0 +1,18 @@
+// Child process for crash-rotation.test.ts: runs the real keys code (transpiled from src/keys) and
+// rotates a tenant's KEK forever, printing each version once rotate() has resolved (i.e. once the
+// new keystore is durable). Every few rotations it also creates and destroys a scratch tenant, so
+// the file changes shape too. The parent SIGKILLs it at random moments.
+// argv: <keys entry .js> <master key file> <keystore file>
+const [entry, masterKeyPath, keystorePath] = process.argv.slice(2);
+const { KeyStore, loadMasterKey } = await import(entry);
+const keys = await KeyStore.open(keystorePath, await loadMasterKey(masterKeyPath));
+process.stdout.write('ready\n');
+for (let i = 0; ; i++) {
+  const version = await keys.rotate('acme');
+  process.stdout.write(`rotated ${version}\n`);
+  if (i % 3 === 0) {
+    const scratch = `scratch-${process.pid}-${i}`;
+    await keys.createTenant(scratch);
+    if (i % 2 === 0) await keys.destroyTenant(scratch);
+  }
+}
