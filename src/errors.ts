@@ -35,12 +35,25 @@ export const Errors = {
   TOO_LARGE: { code: 'TG_ERR_TOO_LARGE', status: 413, message: 'request body is larger than allowed' },
   QUOTA: { code: 'TG_ERR_QUOTA', status: 429, message: 'KV block quota exceeded; free blocks before allocating more' },
   POOL_EXHAUSTED: { code: 'TG_ERR_POOL_EXHAUSTED', status: 429, message: 'no free blocks in the pool; retry after blocks are freed' },
+  // admission (per-tenant limits, worker capacity)
+  CONCURRENCY_LIMIT: { code: 'TG_ERR_CONCURRENCY_LIMIT', status: 429, message: 'tenant has as many requests admitted or queued as its tier allows; retry after one completes' },
+  TOKEN_LIMIT: { code: 'TG_ERR_TOKEN_LIMIT', status: 429, message: 'tenant tokens-per-minute limit reached (or the request alone exceeds it); retry after Retry-After' },
+  QUEUE_TIMEOUT: { code: 'TG_ERR_QUEUE_TIMEOUT', status: 429, message: 'no worker capacity came free within the queue wait limit; retry after Retry-After' },
+  DUPLICATE_REQUEST: { code: 'TG_ERR_DUPLICATE_REQUEST', status: 409, message: 'request id is already admitted or queued; complete it first or use a new id' },
+  UNKNOWN_REQUEST: { code: 'TG_ERR_UNKNOWN_REQUEST', status: 404, message: 'no admitted request has this id (never admitted, still queued, already completed, or reclaimed after the request timeout)' },
+  SHUTTING_DOWN: { code: 'TG_ERR_SHUTTING_DOWN', status: 503, message: 'sidecar is shutting down; retry on another worker' },
   // 500 / 503: our side
   INTERNAL: { code: 'TG_ERR_INTERNAL', status: 500, message: 'internal error; the operation was not applied' },
   POLICY_UNAVAILABLE: { code: 'TG_ERR_POLICY_UNAVAILABLE', status: 503, message: 'no policy bundle is loaded; refusing all decisions' },
   AUDIT_DOWN: { code: 'TG_ERR_AUDIT_DOWN', status: 503, message: 'audit log unwritable; refusing state changes' },
   AUDIT_RECORD_INVALID: { code: 'TG_ERR_AUDIT_RECORD_INVALID', status: 500, message: 'audit event does not fit the content-free audit schema; the operation was not applied' },
   AUDIT_CORRUPT: { code: 'TG_ERR_AUDIT_CORRUPT', status: 500, message: 'audit log failed its integrity check; run `tenantguard audit verify` and investigate before continuing' },
+  // keys and encrypted offload (K1, I6)
+  TENANT_ERASED: { code: 'TG_ERR_TENANT_ERASED', status: 410, message: 'tenant was erased (crypto-shredded); its keys and offloaded data are gone and the id cannot be reused' },
+  DATA_KEY_INVALID: { code: 'TG_ERR_DATA_KEY_INVALID', status: 400, message: 'wrapped data key failed authentication for this tenant; request a new data key' },
+  OFFLOAD_AUTH_FAILED: { code: 'TG_ERR_OFFLOAD_AUTH_FAILED', status: 409, message: 'offloaded block failed authentication and was not returned; treat it as missing and recompute it' },
+  MASTER_KEY_INVALID: { code: 'TG_ERR_MASTER_KEY_INVALID', status: 500, message: 'master key file must hold exactly 32 bytes as base64 and be readable by its owner only (chmod 600); run `tenantguard init`' },
+  KEYSTORE_INVALID: { code: 'TG_ERR_KEYSTORE_INVALID', status: 500, message: 'keystore file is malformed or was written under another master key; restore it from backup with its master key' },
   // CLI / config (exit codes, no HTTP status is sent)
   CONFIG_INVALID: { code: 'TG_ERR_CONFIG_INVALID', status: 400, message: 'configuration is invalid' },
   BUNDLE_INVALID: { code: 'TG_ERR_BUNDLE_INVALID', status: 400, message: 'policy bundle is invalid' },

@@ -40,6 +40,8 @@ export interface SidecarConfig {
   readonly pools: readonly PoolConfig[];
   readonly tenants: readonly TenantConfig[];
   readonly limits: { readonly maxBodyBytes: number; readonly maxBlocksPerCall: number };
+  /** Worker capacity and queueing (admission control). */
+  readonly admission: { readonly capacitySlots: number; readonly maxQueueWaitMs: number; readonly requestTimeoutMs: number };
 }
 
 /** Where the policy bundle lives when the config names none: the one `npm run policy:build` makes. */
@@ -141,6 +143,11 @@ function resolveConfig(file: string, raw: RawConfig, env: NodeJS.ProcessEnv): Si
     pools: raw.pools.map((p) => ({ name: p.name, first: p.first, last: p.last, ...(p.dedicated_to ? { dedicatedTo: p.dedicated_to } : {}) })),
     tenants,
     limits: { maxBodyBytes: raw.limits.max_body_bytes, maxBlocksPerCall: raw.limits.max_blocks_per_call },
+    admission: {
+      capacitySlots: raw.admission.capacity_slots,
+      maxQueueWaitMs: raw.admission.max_queue_wait_ms,
+      requestTimeoutMs: raw.admission.request_timeout_ms,
+    },
   };
 }
 

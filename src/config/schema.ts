@@ -52,6 +52,13 @@ export const configSchema = z.strictObject({
   }),
   pools: z.array(poolSchema).min(1),
   tenants: z.array(tenantSchema).default([]),
+  admission: z
+    .strictObject({
+      capacity_slots: positiveInt.default(64),
+      max_queue_wait_ms: nonNegativeInt.default(2000),
+      request_timeout_ms: positiveInt.default(600_000),
+    })
+    .default({ capacity_slots: 64, max_queue_wait_ms: 2000, request_timeout_ms: 600_000 }),
   limits: z
     .strictObject({
       max_body_bytes: positiveInt.default(1024 * 1024),

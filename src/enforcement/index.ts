@@ -2,3 +2,4 @@ export { GuardedBlocks, type AllocateRequest, type AllocateResponse } from './gu
 export { replayAuditLog, ReplayError, type ReplayReport, type ReplayTargets } from './replay.js';
 export { GuardedAdapters, type AdapterRegistration, type ApplyItem, type ApplyResponse } from './guarded-adapters.js';
 export { AuditTrail, type EventParts } from './audit-trail.js';
+export { GuardedAdmission, type AdmissionRequest } from './guarded-admission.js';

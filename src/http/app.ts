@@ -2,6 +2,7 @@ import express, { type Application } from 'express';
 import { authenticate, type Transport } from './authenticate.js';
 import { errorHandler, notFound } from './error-handler.js';
 import { adapterRoutes } from './routes/adapters.js';
+import { admissionRoutes } from './routes/admission.js';
 import { blockRoutes } from './routes/blocks.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { healthRoutes } from './routes/health.js';
@@ -17,6 +18,7 @@ export function createApp(services: SidecarServices, transport: Transport = 'tls
   app.use(healthRoutes(services));
   app.use(authenticate(services, transport));
   app.use(express.json({ limit: services.config.limits.maxBodyBytes, strict: true, type: ['application/json', 'application/*+json'] }));
+  app.use(admissionRoutes(services));
   app.use(blockRoutes(services));
   app.use(adapterRoutes(services));
   app.use(metricsRoutes(services));

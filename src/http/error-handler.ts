@@ -31,7 +31,7 @@ export function errorHandler(logger: Logger) {
     const final = tgError ?? new TgError(Errors.INTERNAL);
     if (!tgError) logger.error({ route: req.route?.path ?? 'unmatched', errorClass: error instanceof Error ? error.name : typeof error }, 'unhandled error');
     if (res.headersSent) return void res.end();
-    if (final.status === 429 && typeof final.details['retry_after_seconds'] === 'number') {
+    if (typeof final.details['retry_after_seconds'] === 'number') {
       res.setHeader('Retry-After', String(Math.ceil(final.details['retry_after_seconds'])));
     }
     res.status(final.status).json(final.toBody());

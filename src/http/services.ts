@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/index.js';
 import type { SidecarConfig } from '../config/index.js';
-import type { GuardedAdapters, GuardedBlocks } from '../enforcement/index.js';
+import type { GuardedAdapters, GuardedAdmission, GuardedBlocks } from '../enforcement/index.js';
 import type { TenantMetrics } from '../metrics/index.js';
 import type { ApiKeyRegistry } from '../identity/index.js';
 import type { PolicyEngine } from '../policy/index.js';
@@ -16,5 +16,6 @@ export interface SidecarServices {
   readonly audit: AuditLog;
   readonly blocks: GuardedBlocks;
   readonly adapters: GuardedAdapters;
+  readonly admission: GuardedAdmission;
   readonly metrics: TenantMetrics;
 }

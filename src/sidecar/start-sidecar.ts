@@ -4,7 +4,8 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import { AuditLog } from '../audit/index.js';
-import { AuditTrail, GuardedAdapters, GuardedBlocks } from '../enforcement/index.js';
+import { AdmissionController } from '../admission/index.js';
+import { AuditTrail, GuardedAdapters, GuardedAdmission, GuardedBlocks } from '../enforcement/index.js';
 import { TenantMetrics } from '../metrics/index.js';
 import { restoreStateFromAudit } from './restore-state.js';
 import type { SidecarConfig } from '../config/index.js';
@@ -74,6 +75,19 @@ export async function startSidecar(config: SidecarConfig, options: StartOptions 
   const tenantIds = config.tenants.map((t) => t.id);
   const metrics = new TenantMetrics({ tenants: () => tenantIds, usage: (tenant) => ledger.usage(tenant) });
 
+  const admission = new AdmissionController({
+    capacitySlots: config.admission.capacitySlots,
+    maxQueueWaitMs: config.admission.maxQueueWaitMs,
+    requestTimeoutMs: config.admission.requestTimeoutMs,
+    // A worker that never reported completion: the slot is reclaimed and the fact recorded.
+    onReclaim: (reclaimed) => {
+      void audit
+        .append({ type: 'lifecycle', severity: 'warning', principal: { role: 'system', id: 'admission' }, action: 'admission.reclaim', tenant: reclaimed.tenant, decision: 'allow', reasons: ['request_timeout'], effects: { request_id: reclaimed.requestId } })
+        .catch(() => logger.error('could not record an admission reclaim: audit log unwritable'));
+    },
+  });
+  for (const t of config.tenants) admission.registerTenant({ id: t.id, priority: t.limits.priority, concurrent: t.limits.concurrent, tokensPerMinute: t.limits.tokensPerMinute });
+
   const services: SidecarServices = {
     config,
     policy,
@@ -84,6 +98,7 @@ export async function startSidecar(config: SidecarConfig, options: StartOptions 
     blocks: new GuardedBlocks(ledger, policy, trail, config, metrics),
     adapters: new GuardedAdapters(adapters, policy, trail, (id) => tenantIds.includes(id)),
     metrics,
+    admission: new GuardedAdmission(admission, policy, trail, audit, new Map(config.tenants.map((t) => [t.id, t])), metrics),
   };
 
   const tlsMaterial = () => ({
@@ -123,6 +138,7 @@ export async function startSidecar(config: SidecarConfig, options: StartOptions 
   const close = (): Promise<void> => {
     closing ??= (async () => {
       policy.close();
+      admission.close();
       unwatchFile(pki.revocationList);
       unwatchFile(serverCertFile);
       const drained = Promise.all([

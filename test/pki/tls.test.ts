@@ -1,7 +1,6 @@
-import forge from 'node-forge';
-import { generateKeyPairSync } from 'node:crypto';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { type CertificateAuthority, type IssuedCertificate, createCertificateAuthority, issueCertificate } from '../../src/pki/index.js';
+import { forgeClientCert } from '../support/certs.js';
 import { handshake } from './tls-handshake.js';
 
 // Real OpenSSL handshakes decide these, not our own parsing: what the sidecar will actually accept.
@@ -77,37 +76,14 @@ describe('certificates in real mTLS handshakes', () => {
   test("the CA's name constraint refuses a certificate for another trust domain even if signed with the CA key", async () => {
     // issueCertificate cannot do this (the trust domain always comes from the CA), so build the
     // certificates by hand with the real CA key: what a holder of a leaked key would try.
-    const inDomain = forgeClientCertWithCaKey(ca, 'spiffe://cluster.test/operator/admin');
+    const inDomain = forgeClientCert(ca, ['spiffe://cluster.test/operator/admin']);
     const control = await handshake(serverEnd, { ...inDomain, ca: ca.certPem });
     expect(control.serverError).toBeNull(); // the hand-made certificate is otherwise acceptable
 
-    const otherDomain = forgeClientCertWithCaKey(ca, 'spiffe://other.test/operator/admin');
+    const otherDomain = forgeClientCert(ca, ['spiffe://other.test/operator/admin']);
     const rogue = await handshake(serverEnd, { ...otherDomain, ca: ca.certPem });
     expect(rogue.serverAccepted).toBe(false);
     // Node has no name for X509_V_ERR_PERMITTED_VIOLATION and reports it as UNSPECIFIED.
     expect(rogue.serverError).toBe('UNSPECIFIED');
   });
 });
-
-/** A minimal clientAuth leaf for `uri`, signed directly with the CA key, bypassing issueCertificate. */
-function forgeClientCertWithCaKey(ca: CertificateAuthority, uri: string): { key: string; cert: string } {
-  const caCert = forge.pki.certificateFromPem(ca.certPem);
-  const pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  const cert = forge.pki.createCertificate();
-  cert.publicKey = forge.pki.publicKeyFromPem(pair.publicKey.export({ type: 'spki', format: 'pem' }).toString());
-  cert.serialNumber = '4a01';
-  cert.validity.notBefore = new Date(Date.now() - 60_000);
-  cert.validity.notAfter = new Date(Date.now() + 86_400_000);
-  cert.setSubject([{ name: 'commonName', value: 'hand-made' }]);
-  cert.setIssuer(caCert.subject.attributes);
-  cert.setExtensions([
-    { name: 'basicConstraints', critical: true, cA: false },
-    { name: 'extKeyUsage', clientAuth: true },
-    { name: 'subjectAltName', altNames: [{ type: 6, value: uri }] },
-  ]);
-  cert.sign(forge.pki.privateKeyFromPem(ca.keyPem), forge.md.sha256.create());
-  return {
-    key: pair.privateKey.export({ type: 'pkcs8', format: 'pem' }).toString(),
-    cert: forge.pki.certificateToPem(cert),
-  };
-}
