@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { PROJECT_ROOT } from '../src/project-root.js';
 import { runAuditBench } from './audit.js';
 import { runLedgerBench } from './ledger.js';
+import { runOffloadBench } from './offload.js';
 import { runPolicyBench } from './policy-eval.js';
 import { machineNote, reportLine, type BenchResult } from './report.js';
 
@@ -21,6 +22,7 @@ const record = (batch: BenchResult[]): void => {
 record(await runPolicyBench());
 record(runLedgerBench());
 record(await runAuditBench());
+record(await runOffloadBench());
 
 const dir = join(PROJECT_ROOT, 'bench/results');
 mkdirSync(dir, { recursive: true });

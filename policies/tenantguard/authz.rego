@@ -23,6 +23,7 @@ routes := {
 	"adapters.apply": {"roles": {"worker"}, "tenant_scoped": false},
 	"adapters.register": {"roles": {"tenant"}, "tenant_scoped": true},
 	"keys.datakey": {"roles": {"worker"}, "tenant_scoped": false},
+	"keys.unwrap": {"roles": {"worker"}, "tenant_scoped": false},
 	"keys.cache_salt": {"roles": {"worker"}, "tenant_scoped": false},
 	"offload.put": {"roles": {"worker"}, "tenant_scoped": false},
 	"offload.get": {"roles": {"worker"}, "tenant_scoped": false},

@@ -2,3 +2,4 @@ export { loadConfig, DEFAULT_POLICY_BUNDLE, type SidecarConfig, type TenantConfi
 export { bytesPerBlock, quotaBlocks, type ModelGeometry, type KvDtype } from './geometry.js';
 export { TIERS, TIER_NAMES, type TierName, type TierLimits } from './tiers.js';
 export { TENANT_ID } from './schema.js';
+export { TenantRegistry } from './tenant-registry.js';

@@ -33,13 +33,14 @@ export interface SidecarConfig {
     readonly masterKey: string;
     readonly keystore: string;
     readonly audit: string;
+    readonly offload: string;
     readonly policyBundle: string;
   };
   readonly geometry: ModelGeometry;
   readonly bytesPerBlock: number;
   readonly pools: readonly PoolConfig[];
   readonly tenants: readonly TenantConfig[];
-  readonly limits: { readonly maxBodyBytes: number; readonly maxBlocksPerCall: number };
+  readonly limits: { readonly maxBodyBytes: number; readonly maxBlocksPerCall: number; readonly maxOffloadBytes: number };
   /** Worker capacity and queueing (admission control). */
   readonly admission: { readonly capacitySlots: number; readonly maxQueueWaitMs: number; readonly requestTimeoutMs: number };
 }
@@ -136,13 +137,14 @@ function resolveConfig(file: string, raw: RawConfig, env: NodeJS.ProcessEnv): Si
       masterKey: at(raw.paths.master_key),
       keystore: at(raw.paths.keystore),
       audit: at(raw.paths.audit),
+      offload: at(raw.paths.offload),
       policyBundle: raw.paths.policy_bundle ? at(raw.paths.policy_bundle) : DEFAULT_POLICY_BUNDLE,
     },
     geometry,
     bytesPerBlock: bytesPerBlock(geometry),
     pools: raw.pools.map((p) => ({ name: p.name, first: p.first, last: p.last, ...(p.dedicated_to ? { dedicatedTo: p.dedicated_to } : {}) })),
     tenants,
-    limits: { maxBodyBytes: raw.limits.max_body_bytes, maxBlocksPerCall: raw.limits.max_blocks_per_call },
+    limits: { maxBodyBytes: raw.limits.max_body_bytes, maxBlocksPerCall: raw.limits.max_blocks_per_call, maxOffloadBytes: raw.limits.max_offload_bytes },
     admission: {
       capacitySlots: raw.admission.capacity_slots,
       maxQueueWaitMs: raw.admission.max_queue_wait_ms,

@@ -41,6 +41,7 @@ export const configSchema = z.strictObject({
     master_key: z.string().min(1),
     keystore: z.string().min(1),
     audit: z.string().min(1),
+    offload: z.string().min(1).default('./offload'),
     policy_bundle: z.string().min(1).optional(),
   }),
   model: z.strictObject({
@@ -63,8 +64,9 @@ export const configSchema = z.strictObject({
     .strictObject({
       max_body_bytes: positiveInt.default(1024 * 1024),
       max_blocks_per_call: positiveInt.max(65536).default(4096),
+      max_offload_bytes: positiveInt.default(64 * 1024 * 1024),
     })
-    .default({ max_body_bytes: 1024 * 1024, max_blocks_per_call: 4096 }),
+    .default({ max_body_bytes: 1024 * 1024, max_blocks_per_call: 4096, max_offload_bytes: 64 * 1024 * 1024 }),
 });
 
 export type RawConfig = z.infer<typeof configSchema>;

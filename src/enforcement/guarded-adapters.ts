@@ -1,3 +1,4 @@
+import type { TenantRegistry } from '../config/index.js';
 import { groupByAdapter, type AdapterRegistry, type ApplyRefusal } from '../adapters/index.js';
 import { Errors, TgError } from '../errors.js';
 import type { Principal } from '../identity/index.js';
@@ -34,7 +35,7 @@ export class GuardedAdapters {
     private readonly registry: AdapterRegistry,
     private readonly policy: PolicyEngine,
     private readonly trail: AuditTrail,
-    private readonly isTenant: (id: string) => boolean,
+    private readonly tenants: TenantRegistry,
   ) {}
 
   async register(principal: Principal, adapter: AdapterRegistration): Promise<{ adapter_id: string }> {
@@ -61,7 +62,7 @@ export class GuardedAdapters {
   }
 
   async apply(principal: Principal, items: readonly ApplyItem[]): Promise<ApplyResponse> {
-    for (const item of items) if (!this.isTenant(item.tenant)) throw new TgError(Errors.UNKNOWN_TENANT);
+    for (const item of items) this.tenants.require(item.tenant);
     const decision = this.policy.decide(Entrypoints.adapters, {
       principal: { role: principal.role, id: principal.id, authn: principal.authn },
       action: 'adapters.apply',

@@ -1,6 +1,6 @@
 import { admissionErrorFor, type AdmissionController, type AdmissionDenialReason } from '../admission/index.js';
 import type { AuditLog } from '../audit/index.js';
-import type { TenantConfig } from '../config/index.js';
+import type { TenantRegistry } from '../config/index.js';
 import { Errors, TgError } from '../errors.js';
 import type { Principal } from '../identity/index.js';
 import type { TenantMetrics } from '../metrics/index.js';
@@ -27,13 +27,12 @@ export class GuardedAdmission {
     private readonly policy: PolicyEngine,
     private readonly trail: AuditTrail,
     private readonly audit: AuditLog,
-    private readonly tenants: ReadonlyMap<string, TenantConfig>,
+    private readonly tenants: TenantRegistry,
     private readonly metrics: TenantMetrics,
   ) {}
 
   async admit(principal: Principal, request: AdmissionRequest): Promise<{ request_id: string; admitted: true; waited_ms: number; charged_tokens: number }> {
-    const tenant = this.tenants.get(request.tenant);
-    if (!tenant) throw new TgError(Errors.UNKNOWN_TENANT);
+    const tenant = this.tenants.require(request.tenant);
     const usage = this.controller.usage(tenant.id);
     const decision = this.policy.decide(Entrypoints.admission, {
       principal: { role: principal.role, id: principal.id, authn: principal.authn },

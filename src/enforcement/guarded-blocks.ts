@@ -1,4 +1,4 @@
-import type { SidecarConfig, TenantConfig } from '../config/index.js';
+import type { PoolConfig, TenantConfig, TenantRegistry } from '../config/index.js';
 import { Errors, TgError } from '../errors.js';
 import type { Principal } from '../identity/index.js';
 import type { TenantMetrics } from '../metrics/index.js';
@@ -29,18 +29,17 @@ type Action = 'blocks.allocate' | 'blocks.free' | 'blocks.scrubbed' | 'blocks.ac
  * and the caller gets 503 (fail closed, nothing half-applied).
  */
 export class GuardedBlocks {
-  private readonly tenants: ReadonlyMap<string, TenantConfig>;
   private readonly pools: ReadonlyMap<string, { name: string; dedicated_to?: string }>;
 
   constructor(
     private readonly ledger: BlockLedger,
     private readonly policy: PolicyEngine,
     private readonly trail: AuditTrail,
-    config: SidecarConfig,
+    private readonly tenants: TenantRegistry,
+    pools: readonly PoolConfig[],
     private readonly metrics: TenantMetrics,
   ) {
-    this.tenants = new Map(config.tenants.map((t) => [t.id, t]));
-    this.pools = new Map(config.pools.map((p) => [p.name, { name: p.name, ...(p.dedicatedTo ? { dedicated_to: p.dedicatedTo } : {}) }]));
+    this.pools = new Map(pools.map((p) => [p.name, { name: p.name, ...(p.dedicatedTo ? { dedicated_to: p.dedicatedTo } : {}) }]));
   }
 
   async allocate(principal: Principal, request: AllocateRequest): Promise<AllocateResponse> {
@@ -121,9 +120,7 @@ export class GuardedBlocks {
   }
 
   private requireTenant(id: string): TenantConfig {
-    const tenant = this.tenants.get(id);
-    if (!tenant) throw new TgError(Errors.UNKNOWN_TENANT);
-    return tenant;
+    return this.tenants.require(id);
   }
 
   private decide(principal: Principal, action: Action, tenant: string | undefined, resource: Record<string, unknown>, facts: Record<string, unknown>): Decision {

@@ -3,3 +3,5 @@ export { replayAuditLog, ReplayError, type ReplayReport, type ReplayTargets } fr
 export { GuardedAdapters, type AdapterRegistration, type ApplyItem, type ApplyResponse } from './guarded-adapters.js';
 export { AuditTrail, type EventParts } from './audit-trail.js';
 export { GuardedAdmission, type AdmissionRequest } from './guarded-admission.js';
+export { GuardedKeys, type KeyAction } from './guarded-keys.js';
+export { TenantErasure, type ErasureTargets } from './tenant-erasure.js';

@@ -5,6 +5,8 @@ import type { BlockLedger, OpId } from '../ledger/index.js';
 export interface ReplayReport {
   readonly records: number;
   readonly applied: number;
+  /** Tenants whose erasure is in the log: the caller makes sure their keys and blobs are gone. */
+  readonly erasedTenants: readonly string[];
 }
 
 export class ReplayError extends Error {
@@ -27,9 +29,17 @@ export async function replayAuditLog(audit: AuditLog, targets: ReplayTargets): P
   const { ledger } = targets;
   let records = 0;
   let applied = 0;
+  const erasedTenants: string[] = [];
   for await (const record of audit.records()) {
     records++;
     if (record.decision !== 'allow') continue;
+    if (record.action === 'tenants.erase' && record.tenant) {
+      ledger.commit(ledger.removeTenant(record.tenant).opId);
+      targets.adapters.removeOwner(record.tenant);
+      erasedTenants.push(record.tenant);
+      applied++;
+      continue;
+    }
     if (record.action === 'adapters.register') {
       replayAdapterRegistration(record, targets.adapters);
       applied++;
@@ -41,7 +51,7 @@ export async function replayAuditLog(audit: AuditLog, targets: ReplayTargets): P
       applied++;
     }
   }
-  return { records, applied };
+  return { records, applied, erasedTenants };
 }
 
 function applyRecord(record: AuditRecord, ledger: BlockLedger): OpId | null {

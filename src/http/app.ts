@@ -6,6 +6,7 @@ import { admissionRoutes } from './routes/admission.js';
 import { blockRoutes } from './routes/blocks.js';
 import { metricsRoutes } from './routes/metrics.js';
 import { healthRoutes } from './routes/health.js';
+import { keyRoutes, offloadRoutes } from './routes/keys.js';
 import { operatorRoutes } from './routes/operator.js';
 import type { SidecarServices } from './services.js';
 
@@ -17,11 +18,13 @@ export function createApp(services: SidecarServices, transport: Transport = 'tls
   app.set('query parser', 'simple');
   app.use(healthRoutes(services));
   app.use(authenticate(services, transport));
+  app.use(offloadRoutes(services));
   app.use(express.json({ limit: services.config.limits.maxBodyBytes, strict: true, type: ['application/json', 'application/*+json'] }));
   app.use(admissionRoutes(services));
   app.use(blockRoutes(services));
   app.use(adapterRoutes(services));
   app.use(metricsRoutes(services));
+  app.use(keyRoutes(services));
   app.use(operatorRoutes(services));
   app.use(notFound);
   app.use(errorHandler(services.logger));

@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/index.js';
-import type { SidecarConfig } from '../config/index.js';
-import type { GuardedAdapters, GuardedAdmission, GuardedBlocks } from '../enforcement/index.js';
+import type { SidecarConfig, TenantRegistry } from '../config/index.js';
+import type { GuardedAdapters, GuardedAdmission, GuardedBlocks, GuardedKeys, TenantErasure } from '../enforcement/index.js';
 import type { TenantMetrics } from '../metrics/index.js';
 import type { ApiKeyRegistry } from '../identity/index.js';
 import type { PolicyEngine } from '../policy/index.js';
@@ -9,6 +9,7 @@ import type { PolicyEngine } from '../policy/index.js';
 /** Everything the HTTP adapter calls into. Built once by the sidecar, passed to every route. */
 export interface SidecarServices {
   readonly config: SidecarConfig;
+  readonly tenants: TenantRegistry;
   readonly policy: PolicyEngine;
   readonly apiKeys: ApiKeyRegistry;
   readonly revocations: { has(serial: string): boolean };
@@ -17,5 +18,7 @@ export interface SidecarServices {
   readonly blocks: GuardedBlocks;
   readonly adapters: GuardedAdapters;
   readonly admission: GuardedAdmission;
+  readonly keys: GuardedKeys;
+  readonly erasure: TenantErasure;
   readonly metrics: TenantMetrics;
 }

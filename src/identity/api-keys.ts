@@ -22,9 +22,22 @@ export class ApiKeyRegistry {
   private readonly byDigest = new Map<string, { tenant: string; digest: Buffer }>();
 
   constructor(entries: Iterable<{ tenant: string; sha256: string }>) {
-    for (const { tenant, sha256 } of entries) {
-      this.byDigest.set(sha256, { tenant, digest: Buffer.from(sha256, 'hex') });
+    this.add(entries);
+  }
+
+  /** Forgets every key of a tenant (erasure): its keys stop working at once. Returns them for `add`. */
+  removeTenant(tenant: string): Array<{ tenant: string; sha256: string }> {
+    const removed: Array<{ tenant: string; sha256: string }> = [];
+    for (const [sha256, entry] of this.byDigest) {
+      if (entry.tenant !== tenant) continue;
+      this.byDigest.delete(sha256);
+      removed.push({ tenant, sha256 });
     }
+    return removed;
+  }
+
+  add(entries: Iterable<{ tenant: string; sha256: string }>): void {
+    for (const { tenant, sha256 } of entries) this.byDigest.set(sha256, { tenant, digest: Buffer.from(sha256, 'hex') });
   }
 
   /** Parses `Authorization: Bearer <key>`; returns null when no bearer key was presented. */

@@ -5,6 +5,7 @@ export const Entrypoints = {
   admission: 'tenantguard/admission/decision',
   adapters: 'tenantguard/adapters/decision',
   metrics: 'tenantguard/metrics/decision',
+  keys: 'tenantguard/keys/decision',
 } as const;
 
 export type Entrypoint = (typeof Entrypoints)[keyof typeof Entrypoints];

@@ -8,6 +8,8 @@ import { BlockLedger } from '../ledger/index.js';
 export interface RestoredState {
   readonly ledger: BlockLedger;
   readonly adapters: AdapterRegistry;
+  /** Tenants erased according to the log. */
+  readonly erasedTenants: readonly string[];
 }
 
 /**
@@ -24,11 +26,12 @@ export async function restoreStateFromAudit(config: SidecarConfig, audit: AuditL
   }
   const replay = await replayAuditLog(audit, { ledger, adapters });
   for (const tenant of config.tenants) {
+    if (!ledger.tenant(tenant.id)) continue; // erased
     const owned = ledger.usage(tenant.id).owned;
     const quotaBlocks = Math.max(tenant.quotaBlocks, owned);
     if (quotaBlocks > tenant.quotaBlocks) logger.warn({ tenant: tenant.id, owned, quota: tenant.quotaBlocks }, 'tenant holds more blocks than its configured quota');
     ledger.commit(ledger.updateTenant(tenant.id, { quotaBlocks }).opId);
   }
   logger.info({ records: replay.records, applied: replay.applied }, 'state rebuilt from the audit log');
-  return { ledger, adapters };
+  return { ledger, adapters, erasedTenants: replay.erasedTenants };
 }

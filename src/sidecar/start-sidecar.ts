@@ -3,17 +3,10 @@ import { createServer as createPlainServer, type Server as PlainServer } from 'n
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
-import { AuditLog } from '../audit/index.js';
-import { AdmissionController } from '../admission/index.js';
-import { AuditTrail, GuardedAdapters, GuardedAdmission, GuardedBlocks } from '../enforcement/index.js';
-import { TenantMetrics } from '../metrics/index.js';
-import { restoreStateFromAudit } from './restore-state.js';
 import type { SidecarConfig } from '../config/index.js';
 import { createApp, type SidecarServices } from '../http/index.js';
-import { ApiKeyRegistry } from '../identity/index.js';
-import { loadRevocationList, pkiPaths, type RevocationList } from '../pki/index.js';
-import { PolicyEngine, REQUIRED_ENTRYPOINTS } from '../policy/index.js';
-import { registryData } from './registry-data.js';
+import { pkiPaths } from '../pki/index.js';
+import { buildServices, type ComponentOverrides } from './build-services.js';
 
 export const SERVER_CERT_ID = 'tenantguard';
 
@@ -23,6 +16,8 @@ export interface StartOptions {
   readonly watchIntervalMs?: number;
   /** How long close() waits for in-flight requests before cutting connections. */
   readonly drainTimeoutMs?: number;
+  /** Component replacements (conformance tests build broken sidecars with them). */
+  readonly overrides?: ComponentOverrides;
 }
 
 export interface RunningSidecar {
@@ -33,83 +28,35 @@ export interface RunningSidecar {
 }
 
 /**
- * Builds the services from a config and starts HTTPS with mandatory TLS 1.3 and client-certificate
- * requests. The sidecar starts even without a loadable policy so /readyz can say why; until a
+ * Starts HTTPS with TLS 1.3 only and client-certificate requests (plus the worker's Unix socket
+ * if configured). The sidecar starts even without a loadable policy so /readyz can say why; until a
  * bundle loads, every decision is a deny (fail closed).
  */
 export async function startSidecar(config: SidecarConfig, options: StartOptions = {}): Promise<RunningSidecar> {
   const logger = options.logger ?? pino({ level: process.env['TENANTGUARD_LOG_LEVEL'] ?? 'info' });
   const interval = options.watchIntervalMs ?? 1000;
   const pki = pkiPaths(config.paths.pki);
+  const assembled = await buildServices(config, logger, options.overrides);
+  const { services } = assembled;
 
-  const policy = new PolicyEngine({ bundlePath: config.paths.policyBundle, requiredEntrypoints: REQUIRED_ENTRYPOINTS, externalData: registryData(config) });
-  const loaded = await policy.reload();
-  if (loaded.ok) logger.info({ revision: loaded.info.revision }, 'policy bundle loaded');
-  else logger.error({ problem: loaded.error }, 'no policy bundle loaded: denying everything until one loads');
-  policy.watch((result) => {
+  services.policy.watch((result) => {
     if (result.ok) logger.info({ revision: result.info.revision }, 'policy bundle reloaded');
     else logger.error({ problem: result.error, kept: result.kept?.revision ?? null }, 'policy bundle refused');
   }, interval);
-
-  // Revocations take effect without a restart: the list is re-read when revoked.json changes and
-  // checked on every request, not only at handshake time.
-  let revoked: RevocationList = await loadRevocationList(config.paths.pki);
+  // Revocations take effect without a restart, checked on every request, not only at handshake.
   watchFile(pki.revocationList, { interval }, () => {
-    loadRevocationList(config.paths.pki).then(
-      (list) => {
-        revoked = list;
-        logger.info({ revoked: list.serials.length }, 'revocation list reloaded');
-      },
-      // A corrupt list keeps the previous one: dropping it would un-revoke every certificate.
+    assembled.reloadRevocations().then(
+      () => logger.info('revocation list reloaded'),
       () => logger.error('revocation list unreadable; keeping the previous one'),
     );
   });
-
-  const audit = await AuditLog.open({ dir: config.paths.audit });
-  const { ledger, adapters } = await restoreStateFromAudit(config, audit, logger).catch(async (error: unknown) => {
-    await audit.close();
-    throw error;
-  });
-
-  const trail = new AuditTrail(audit, () => policy.info?.revision);
-  const tenantIds = config.tenants.map((t) => t.id);
-  const metrics = new TenantMetrics({ tenants: () => tenantIds, usage: (tenant) => ledger.usage(tenant) });
-
-  const admission = new AdmissionController({
-    capacitySlots: config.admission.capacitySlots,
-    maxQueueWaitMs: config.admission.maxQueueWaitMs,
-    requestTimeoutMs: config.admission.requestTimeoutMs,
-    // A worker that never reported completion: the slot is reclaimed and the fact recorded.
-    onReclaim: (reclaimed) => {
-      void audit
-        .append({ type: 'lifecycle', severity: 'warning', principal: { role: 'system', id: 'admission' }, action: 'admission.reclaim', tenant: reclaimed.tenant, decision: 'allow', reasons: ['request_timeout'], effects: { request_id: reclaimed.requestId } })
-        .catch(() => logger.error('could not record an admission reclaim: audit log unwritable'));
-    },
-  });
-  for (const t of config.tenants) admission.registerTenant({ id: t.id, priority: t.limits.priority, concurrent: t.limits.concurrent, tokensPerMinute: t.limits.tokensPerMinute });
-
-  const services: SidecarServices = {
-    config,
-    policy,
-    apiKeys: new ApiKeyRegistry(config.tenants.flatMap((t) => t.apiKeySha256.map((sha256) => ({ tenant: t.id, sha256 })))),
-    revocations: { has: (serial) => revoked.has(serial) },
-    logger,
-    audit,
-    blocks: new GuardedBlocks(ledger, policy, trail, config, metrics),
-    adapters: new GuardedAdapters(adapters, policy, trail, (id) => tenantIds.includes(id)),
-    metrics,
-    admission: new GuardedAdmission(admission, policy, trail, audit, new Map(config.tenants.map((t) => [t.id, t])), metrics),
-  };
 
   const tlsMaterial = () => ({
     key: readFileSync(pki.privateKey('server', SERVER_CERT_ID)),
     cert: readFileSync(pki.certificate('server', SERVER_CERT_ID)),
     ca: readFileSync(pki.caCert),
   });
-  const server: Server = createServer(
-    { ...tlsMaterial(), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3' },
-    createApp(services),
-  );
+  const server: Server = createServer({ ...tlsMaterial(), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3' }, createApp(services));
   // Renewed server certificates are picked up for new handshakes without a restart.
   const serverCertFile = pki.certificate('server', SERVER_CERT_ID);
   watchFile(serverCertFile, { interval }, () => {
@@ -137,29 +84,19 @@ export async function startSidecar(config: SidecarConfig, options: StartOptions 
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
     closing ??= (async () => {
-      policy.close();
-      admission.close();
       unwatchFile(pki.revocationList);
       unwatchFile(serverCertFile);
-      const drained = Promise.all([
-        new Promise<void>((done) => server.close(() => done())),
-        new Promise<void>((done) => (unixServer ? unixServer.close(() => done()) : done())),
-      ]);
+      const servers = unixServer ? [server, unixServer] : [server];
+      const drained = Promise.all(servers.map((s) => new Promise<void>((done) => s.close(() => done()))));
       // Keep-alive sockets become idle as their in-flight request finishes; close them as they do
       // instead of waiting out the keep-alive timeout.
-      const sweeper = setInterval(() => {
-        server.closeIdleConnections();
-        unixServer?.closeIdleConnections();
-      }, 50);
-      server.closeIdleConnections();
-      const timer = setTimeout(() => {
-        server.closeAllConnections();
-        unixServer?.closeAllConnections();
-      }, options.drainTimeoutMs ?? 10_000);
+      const sweeper = setInterval(() => servers.forEach((s) => s.closeIdleConnections()), 50);
+      servers.forEach((s) => s.closeIdleConnections());
+      const timer = setTimeout(() => servers.forEach((s) => s.closeAllConnections()), options.drainTimeoutMs ?? 10_000);
       await drained;
       clearInterval(sweeper);
       clearTimeout(timer);
-      await audit.close();
+      await assembled.close();
     })();
     return closing;
   };

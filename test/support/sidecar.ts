@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadConfig } from '../../src/config/index.js';
 import { initDirectory, type InitResult } from '../../src/setup/index.js';
-import { startSidecar, type RunningSidecar } from '../../src/sidecar/index.js';
+import { startSidecar, type ComponentOverrides, type RunningSidecar } from '../../src/sidecar/index.js';
 
 export interface ClientCredential {
   readonly cert?: string | Buffer;
@@ -26,11 +26,21 @@ export interface TestSidecar {
 }
 
 /** A real sidecar on port 0 over a fresh `init` directory with real certificates. */
-export async function startTestSidecar(options: { configPatch?: (yaml: string) => string } = {}): Promise<TestSidecar> {
+export async function startTestSidecar(options: { configPatch?: (yaml: string) => string; overrides?: ComponentOverrides } = {}): Promise<TestSidecar> {
   const dir = mkdtempSync(join(tmpdir(), 'tg-sidecar-'));
   const setup = await initDirectory(dir, { port: 0 });
   if (options.configPatch) writeFileSync(setup.configFile, options.configPatch(readFileSync(setup.configFile, 'utf8')));
-  const sidecar = await startSidecar(loadConfig(setup.configFile), { logger: pino({ level: 'silent' }), watchIntervalMs: 100, drainTimeoutMs: 2000 });
+  return attachTestSidecar(setup, options.overrides);
+}
+
+/** Closes a test sidecar and starts a new one on the same directory (a restart). */
+export async function restartTestSidecar(previous: TestSidecar): Promise<TestSidecar> {
+  await previous.close();
+  return attachTestSidecar(previous.setup);
+}
+
+async function attachTestSidecar(setup: InitResult, overrides?: ComponentOverrides): Promise<TestSidecar> {
+  const sidecar = await startSidecar(loadConfig(setup.configFile), { logger: pino({ level: 'silent' }), watchIntervalMs: 100, drainTimeoutMs: 2000, ...(overrides ? { overrides } : {}) });
   const ca = readFileSync(setup.files.ca);
   const fileCred = (c: { cert: string; key: string }): ClientCredential => ({ cert: readFileSync(c.cert), key: readFileSync(c.key) });
   return {

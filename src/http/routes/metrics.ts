@@ -15,7 +15,6 @@ type Scope = 'own' | 'tenant' | 'aggregate' | 'prometheus';
  */
 export function metricsRoutes(services: SidecarServices): Router {
   const router = Router();
-  const tenantIds = services.config.tenants.map((t) => t.id);
 
   const checkScope = (res: Response, scope: Scope, tenant?: string): Principal => {
     const principal = principalOf(res);
@@ -36,7 +35,7 @@ export function metricsRoutes(services: SidecarServices): Router {
       const principal = principalOf(res);
       if (principal.role === 'operator') {
         checkScope(res, 'aggregate');
-        res.json(await services.metrics.aggregateView(tenantIds));
+        res.json(await services.metrics.aggregateView(services.tenants.ids()));
         return;
       }
       checkScope(res, 'own', principal.id);
@@ -47,7 +46,7 @@ export function metricsRoutes(services: SidecarServices): Router {
   router.get('/v1/metrics/tenants/:id', authorize(services, 'metrics.tenant'), async (req, res) => {
     const id = String(req.params['id']);
     checkScope(res, 'tenant', id);
-    if (!tenantIds.includes(id)) throw new TgError(Errors.UNKNOWN_TENANT);
+    services.tenants.require(id);
     res.json(await services.metrics.tenantView(id));
   });
 

@@ -9,7 +9,7 @@ export function operatorRoutes(services: SidecarServices): Router {
 
   router.get('/v1/tenants', authorize(services, 'tenants.read'), (_req, res) => {
     res.json({
-      tenants: services.config.tenants.map((t) => ({
+      tenants: services.tenants.all().map((t) => ({
         id: t.id,
         tier: t.tier,
         pool: t.pool,

@@ -1,0 +1,100 @@
+import type { Readable } from 'node:stream';
+import type { TenantRegistry } from '../config/index.js';
+import { Errors, TgError } from '../errors.js';
+import type { Principal } from '../identity/index.js';
+import type { KeyStore, OffloadStore } from '../keys/index.js';
+import { Entrypoints, type PolicyEngine } from '../policy/index.js';
+import type { AuditTrail, EventParts } from './audit-trail.js';
+
+export type KeyAction = 'keys.datakey' | 'keys.unwrap' | 'keys.cache_salt' | 'offload.put' | 'offload.get' | 'offload.delete' | 'keys.rotate';
+
+/**
+ * Per-tenant keys and sealed KV offload (K1, I6), each call decided by `tenantguard.keys` and
+ * recorded. Records carry tenant, action, key version and byte counts: never a key, a salt or a
+ * byte of KV data (L1).
+ */
+export class GuardedKeys {
+  constructor(
+    private readonly keys: KeyStore,
+    private readonly offload: OffloadStore,
+    private readonly policy: PolicyEngine,
+    private readonly trail: AuditTrail,
+    private readonly tenants: TenantRegistry,
+  ) {}
+
+  async dataKey(principal: Principal, tenant: string): Promise<{ tenant: string; version: number; plaintext: string; wrapped: string }> {
+    await this.check(principal, 'keys.datakey', tenant);
+    const key = this.keys.generateDataKey(tenant);
+    await this.trail.recordChange(this.event(principal, 'keys.datakey', tenant, { version: key.version }), () => undefined);
+    const plaintext = key.plaintext.toString('base64');
+    key.plaintext.fill(0);
+    return { tenant, version: key.version, plaintext, wrapped: key.wrapped };
+  }
+
+  async unwrap(principal: Principal, tenant: string, wrapped: string): Promise<{ tenant: string; plaintext: string }> {
+    await this.check(principal, 'keys.unwrap', tenant);
+    const key = this.keys.unwrapDataKey(tenant, wrapped);
+    await this.trail.recordChange(this.event(principal, 'keys.unwrap', tenant, {}), () => undefined);
+    const plaintext = key.toString('base64');
+    key.fill(0);
+    return { tenant, plaintext };
+  }
+
+  async cacheSalt(principal: Principal, tenant: string): Promise<{ tenant: string; version: number; cache_salt: string }> {
+    await this.check(principal, 'keys.cache_salt', tenant);
+    const salt = this.keys.cacheSalt(tenant);
+    const version = this.keys.currentVersion(tenant);
+    await this.trail.recordChange(this.event(principal, 'keys.cache_salt', tenant, { version }), () => undefined);
+    return { tenant, version, cache_salt: salt };
+  }
+
+  async put(principal: Principal, tenant: string, blockKey: string, actingFor: string | undefined, body: Readable, maxBytes: number): Promise<{ bytes: number; version: number }> {
+    await this.check(principal, 'offload.put', tenant, { acting_for: actingFor, sealed: true });
+    const result = await this.offload.put(tenant, blockKey, body, { maxBytes });
+    await this.trail.recordChange(this.event(principal, 'offload.put', tenant, { bytes: result.bytes, version: result.version }), () => {
+      void this.offload.delete(tenant, blockKey);
+    });
+    return result;
+  }
+
+  async get(principal: Principal, tenant: string, blockKey: string, actingFor: string | undefined): Promise<Buffer> {
+    await this.check(principal, 'offload.get', tenant, { acting_for: actingFor });
+    const bytes = await this.offload.get(tenant, blockKey);
+    await this.trail.recordChange(this.event(principal, 'offload.get', tenant, { bytes: bytes.length }), () => undefined);
+    return bytes;
+  }
+
+  async delete(principal: Principal, tenant: string, blockKey: string, actingFor: string | undefined): Promise<boolean> {
+    await this.check(principal, 'offload.delete', tenant, { acting_for: actingFor });
+    const deleted = await this.offload.delete(tenant, blockKey);
+    await this.trail.recordChange(this.event(principal, 'offload.delete', tenant, { deleted: deleted ? 1 : 0 }), () => undefined);
+    return deleted;
+  }
+
+  /** Adds a key version for new data; old versions keep opening old data. */
+  async rotate(principal: Principal, tenant: string): Promise<{ tenant: string; version: number }> {
+    await this.check(principal, 'keys.rotate', tenant);
+    const version = await this.keys.rotate(tenant);
+    await this.trail.recordChange(this.event(principal, 'keys.rotate', tenant, { version }), () => undefined);
+    return { tenant, version };
+  }
+
+  private async check(principal: Principal, action: KeyAction, tenant: string, facts: Record<string, unknown> = {}): Promise<void> {
+    this.tenants.require(tenant);
+    const decision = this.policy.decide(Entrypoints.keys, {
+      principal: { role: principal.role, id: principal.id, authn: principal.authn },
+      action,
+      tenant,
+      facts: { ...facts, erased: this.keys.isErased(tenant) },
+    });
+    if (decision.allow) return;
+    if (decision.reasons.includes('policy_unavailable')) throw new TgError(Errors.POLICY_UNAVAILABLE);
+    // A worker reaching into another tenant's namespace is a K1 violation, recorded as critical.
+    await this.trail.recordDenial(this.event(principal, action, tenant, {}), decision.reasons, decision.reasons.includes('cross_tenant'));
+    throw new TgError(Errors.POLICY_DENIED, { reasons: decision.reasons });
+  }
+
+  private event(principal: Principal, action: string, tenant: string, counts: Record<string, number>): EventParts {
+    return { principal, action, tenant, counts };
+  }
+}

@@ -1,0 +1,123 @@
+import type { Logger } from 'pino';
+import type { AdapterRegistry } from '../adapters/index.js';
+import { AdmissionController } from '../admission/index.js';
+import { AuditLog } from '../audit/index.js';
+import { TenantRegistry, type SidecarConfig } from '../config/index.js';
+import { AuditTrail, GuardedAdapters, GuardedAdmission, GuardedBlocks, GuardedKeys, TenantErasure } from '../enforcement/index.js';
+import type { SidecarServices } from '../http/index.js';
+import { ApiKeyRegistry } from '../identity/index.js';
+import { KeyStore, loadMasterKey, OffloadStore } from '../keys/index.js';
+import type { BlockLedger } from '../ledger/index.js';
+import { TenantMetrics } from '../metrics/index.js';
+import { loadRevocationList, type RevocationList } from '../pki/index.js';
+import { PolicyEngine, REQUIRED_ENTRYPOINTS } from '../policy/index.js';
+import { registryData } from './registry-data.js';
+import { restoreStateFromAudit } from './restore-state.js';
+
+/**
+ * Replacements for components, applied as the sidecar is assembled. Production passes none; the
+ * conformance harness's own tests use them to build deliberately broken sidecars and prove that
+ * each hunt catches its fault.
+ */
+export interface ComponentOverrides {
+  readonly ledger?: (real: BlockLedger) => BlockLedger;
+  readonly adapters?: (real: AdapterRegistry) => AdapterRegistry;
+  readonly metrics?: (real: TenantMetrics) => TenantMetrics;
+  readonly audit?: (real: AuditLog) => AuditLog;
+  readonly offload?: (real: OffloadStore) => OffloadStore;
+}
+
+export interface AssembledSidecar {
+  readonly services: SidecarServices;
+  /** Re-reads revoked.json (called when it changes). */
+  reloadRevocations(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds every component from the config, restores state from the audit log (ledger, adapters,
+ * erasures) and wires the guarded operations. Nothing listens yet.
+ */
+export async function buildServices(config: SidecarConfig, logger: Logger, overrides: ComponentOverrides = {}): Promise<AssembledSidecar> {
+  const tenants = new TenantRegistry(config.tenants);
+  const policy = new PolicyEngine({ bundlePath: config.paths.policyBundle, requiredEntrypoints: REQUIRED_ENTRYPOINTS, externalData: registryData(config, tenants) });
+  const loaded = await policy.reload();
+  if (loaded.ok) logger.info({ revision: loaded.info.revision }, 'policy bundle loaded');
+  else logger.error({ problem: loaded.error }, 'no policy bundle loaded: denying everything until one loads');
+
+  const keys = await KeyStore.open(config.paths.keystore, await loadMasterKey(config.paths.masterKey));
+  const realAudit = await AuditLog.open({ dir: config.paths.audit });
+  const audit = overrides.audit?.(realAudit) ?? realAudit;
+  const closeOnFailure = async <T>(step: Promise<T>): Promise<T> =>
+    step.catch(async (error: unknown) => {
+      await realAudit.close();
+      keys.close();
+      throw error;
+    });
+  const restored = await closeOnFailure(restoreStateFromAudit(config, realAudit, logger));
+  const realOffload = await closeOnFailure(OffloadStore.open({ dir: config.paths.offload, keys }));
+  const offload = overrides.offload?.(realOffload) ?? realOffload;
+  await closeOnFailure(realOffload.sweep());
+
+  // Erasures in the log (or in the keystore) are final: finish any that a crash interrupted.
+  const erased = new Set([...restored.erasedTenants, ...config.tenants.filter((t) => keys.isErased(t.id)).map((t) => t.id)]);
+  for (const id of erased) {
+    tenants.erase(id);
+    await closeOnFailure(realOffload.eraseTenant(id));
+  }
+  for (const tenant of tenants.all()) await closeOnFailure(keys.ensureTenant(tenant.id));
+  const refreshPolicyData = (): void => policy.setExternalData(registryData(config, tenants));
+  refreshPolicyData();
+
+  const ledger = overrides.ledger?.(restored.ledger) ?? restored.ledger;
+  const adapterRegistry = overrides.adapters?.(restored.adapters) ?? restored.adapters;
+  const realMetrics = new TenantMetrics({ tenants: () => tenants.ids(), usage: (tenant) => ledger.usage(tenant) });
+  const metrics = overrides.metrics?.(realMetrics) ?? realMetrics;
+  const trail = new AuditTrail(audit, () => policy.info?.revision);
+
+  const admission = new AdmissionController({
+    capacitySlots: config.admission.capacitySlots,
+    maxQueueWaitMs: config.admission.maxQueueWaitMs,
+    requestTimeoutMs: config.admission.requestTimeoutMs,
+    // A worker that never reported completion: the slot is reclaimed and the fact recorded.
+    onReclaim: (reclaimed) => {
+      void audit
+        .append({ type: 'lifecycle', severity: 'warning', principal: { role: 'system', id: 'admission' }, action: 'admission.reclaim', tenant: reclaimed.tenant, decision: 'allow', reasons: ['request_timeout'], effects: { request_id: reclaimed.requestId } })
+        .catch(() => logger.error('could not record an admission reclaim: audit log unwritable'));
+    },
+  });
+  for (const t of tenants.all()) admission.registerTenant({ id: t.id, priority: t.limits.priority, concurrent: t.limits.concurrent, tokensPerMinute: t.limits.tokensPerMinute });
+
+  const apiKeys = new ApiKeyRegistry(tenants.all().flatMap((t) => t.apiKeySha256.map((sha256) => ({ tenant: t.id, sha256 }))));
+  let revoked: RevocationList = await loadRevocationList(config.paths.pki);
+
+  const services: SidecarServices = {
+    config,
+    tenants,
+    policy,
+    apiKeys,
+    revocations: { has: (serial) => revoked.has(serial) },
+    logger,
+    audit,
+    metrics,
+    blocks: new GuardedBlocks(ledger, policy, trail, tenants, config.pools, metrics),
+    adapters: new GuardedAdapters(adapterRegistry, policy, trail, tenants),
+    admission: new GuardedAdmission(admission, policy, trail, audit, tenants, metrics),
+    keys: new GuardedKeys(keys, offload, policy, trail, tenants),
+    erasure: new TenantErasure({ tenants, ledger, adapters: adapterRegistry, admission, apiKeys, offload, refreshPolicyData }, policy, trail, audit),
+  };
+
+  return {
+    services,
+    reloadRevocations: async () => {
+      // A corrupt list throws and the previous one stays: dropping it would un-revoke everything.
+      revoked = await loadRevocationList(config.paths.pki);
+    },
+    close: async () => {
+      policy.close();
+      admission.close();
+      await realAudit.close();
+      keys.close();
+    },
+  };
+}
