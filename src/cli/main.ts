@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { registerAuditCommands } from './audit-command.js';
+import { registerConformanceCommand } from './conformance-command.js';
 import { registerInitCommand } from './init-command.js';
 import { registerPkiCommands } from './pki-command.js';
 import { registerPolicyCommands } from './policy-commands.js';
@@ -14,5 +15,6 @@ registerInitCommand(program);
 registerPkiCommands(program);
 registerPolicyCommands(program);
 registerAuditCommands(program);
+registerConformanceCommand(program);
 
 await program.parseAsync(process.argv);

@@ -1,0 +1,113 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import type { Command } from 'commander';
+import {
+  ConformanceTarget,
+  ConsoleReporter,
+  EXIT_HARNESS_ERROR,
+  EXIT_USAGE,
+  ReportInputError,
+  compareWithBaseline,
+  describeInitDirectory,
+  exitCodeFor,
+  loadWaivers,
+  runConformance,
+  spawnTarget,
+  writeReports,
+  type ReportFormat,
+} from '../../conformance/index.js';
+import { loadConfig } from '../config/index.js';
+
+interface ConformanceOptions {
+  spawn: boolean;
+  target?: string;
+  dir?: string;
+  apiKeys?: string;
+  auditDir?: string;
+  only: string[];
+  skip: string[];
+  seed?: number;
+  replay?: string;
+  runs: number;
+  out: string;
+  format: string;
+  waivers?: string;
+  baseline?: string;
+  failOnNew: boolean;
+}
+
+const list = (value: string, previous: string[]): string[] => [...previous, ...value.split(',').map((s) => s.trim()).filter(Boolean)];
+
+export function registerConformanceCommand(program: Command): void {
+  program
+    .command('conformance')
+    .description('run the isolation controls (probes and fast-check hunts) against a sidecar and report against SOC 2 and HIPAA')
+    .option('--spawn', 'start a fresh sidecar with a throw-away PKI and config (no setup needed)', false)
+    .option('--target <url>', 'URL of a live sidecar, e.g. https://127.0.0.1:8443')
+    .option('--dir <dir>', 'the `tenantguard init` directory with the CA, operator, worker and tenant certificates (with --target)', '.tenantguard')
+    .option('--api-keys <file>', 'JSON {"tenant-id": "tg_..."} of tenant API keys, for the API-key probes (with --target)')
+    .option('--audit-dir <dir>', 'the sidecar\'s audit log directory, for the content-free checks (with --target)')
+    .option('--only <selectors>', 'control ids (TG-I2-* prefixes), frameworks (soc2, hipaa), references (CC6.1) or invariants (I2); repeatable', list, [])
+    .option('--skip <selectors>', 'like --only, to leave controls out', list, [])
+    .option('--seed <n>', 'fast-check seed (printed with every finding)', (v) => Number.parseInt(v, 10))
+    .option('--replay <path>', 'fast-check path of a finding, with --seed, to reproduce it')
+    .option('--runs <n>', 'fast-check runs per hunt (hunt depth)', (v) => Number.parseInt(v, 10), 20)
+    .option('--out <dir>', 'where reports are written', 'conformance-report')
+    .option('--format <list>', 'report formats: json,junit,html', 'json,junit,html')
+    .option('--waivers <file>', 'YAML/JSON waivers {waivers: [{control, justification, approver, expires}]}')
+    .option('--baseline <file>', 'a previous JSON report; with --fail-on-new only new failures fail the run')
+    .option('--fail-on-new', 'fail only on failures not in the baseline', false)
+    .addHelpText('after', '\nExit codes: 0 all controls pass (waived counts as pass), 1 a control failed, 2 harness error (target unreachable, a control errored), 3 usage error.')
+    .action(async (opts: ConformanceOptions) => {
+      process.exitCode = await runConformanceCommand(opts);
+    });
+}
+
+async function runConformanceCommand(opts: ConformanceOptions): Promise<number> {
+  let waivers;
+  try {
+    if (!opts.spawn && !opts.target) {
+      process.stderr.write('tenantguard conformance: give --spawn, or --target URL with --dir (see --help)\n');
+      return EXIT_USAGE;
+    }
+    waivers = opts.waivers ? loadWaivers(opts.waivers) : [];
+  } catch (error) {
+    process.stderr.write(`tenantguard conformance: ${error instanceof Error ? error.message : String(error)}\n`);
+    return EXIT_USAGE;
+  }
+  const formats = opts.format.split(',').map((f) => f.trim()) as ReportFormat[];
+  let spawned: Awaited<ReturnType<typeof spawnTarget>> | undefined;
+  try {
+    spawned = opts.spawn ? await spawnTarget() : undefined;
+    const description = spawned?.description ?? describeLiveTarget(opts);
+    const target = new ConformanceTarget(description);
+    const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 31);
+    const reporter = new ConsoleReporter();
+    const report = await runConformance({ target, freshTarget: opts.spawn, seed, runs: opts.runs, only: opts.only, skip: opts.skip, waivers, reporter, ...(opts.replay ? { replayPath: opts.replay } : {}) });
+    target.close();
+    const newFailures = opts.baseline && opts.failOnNew ? compareWithBaseline(report, opts.baseline) : undefined;
+    reporter.finish(report, newFailures ? { newFailures } : {});
+    const written = writeReports(report, { dir: resolve(opts.out), formats });
+    process.stdout.write(`reports: ${written.join(', ')}\n`);
+    return exitCodeFor(report, newFailures ? { failOnNew: newFailures } : {});
+  } catch (error) {
+    if (error instanceof ReportInputError) {
+      process.stderr.write(`tenantguard conformance: ${error.message}\n`);
+      return EXIT_USAGE;
+    }
+    process.stderr.write(`tenantguard conformance: harness error: ${error instanceof Error ? error.message : String(error)}\n`);
+    return EXIT_HARNESS_ERROR;
+  } finally {
+    await spawned?.close();
+  }
+}
+
+function describeLiveTarget(opts: ConformanceOptions) {
+  const dir = resolve(opts.dir ?? '.tenantguard');
+  const config = loadConfig(`${dir}/config.yaml`);
+  const apiKeys = opts.apiKeys ? (JSON.parse(readFileSync(opts.apiKeys, 'utf8')) as Record<string, string>) : {};
+  const tiers = Object.fromEntries(config.tenants.map((t) => [t.id, t.tier]));
+  const description = describeInitDirectory(dir, opts.target!, apiKeys, tiers);
+  const { auditDir: _ignored, ...rest } = description;
+  return opts.auditDir ? { ...rest, auditDir: resolve(opts.auditDir) } : rest;
+}
