@@ -66,12 +66,15 @@ export function blocksHunt(ctx: ControlContext, checks: ReadonlySet<BlockInvaria
     async run(model: Model, real: Real): Promise<void> {
       const res = await real.target.call('worker', 'POST', '/v1/blocks/allocate', { body: { tenant: this.tenant, request_id: `hunt-${this.tenant}-${Date.now()}`, count: this.count }, forTenant: this.tenant });
       if (res.status !== 200) return; // quota or pool exhaustion: a legitimate refusal
+      // The model takes every granted block before any violation is raised, so cleanup can free
+      // them all and the next run starts from the same state.
+      const violations: Array<[BlockInvariant, string]> = [];
       for (const { id, scrub } of (res.body as { blocks: { id: number; scrub: boolean }[] }).blocks) {
         const f = factsOf(id);
         const holder = f.owner ?? ownerOf(model, id);
-        if (holder !== undefined && holder !== this.tenant) fail('I1', `block ${id} allocated to ${this.tenant} while ${holder} still owns it`);
+        if (holder !== undefined && holder !== this.tenant) violations.push(['I1', `block ${id} allocated to ${this.tenant} while ${holder} still owns it`]);
         const foreignData = f.data !== 'clean' && f.data !== 'unknown' && f.data !== this.tenant;
-        if (foreignData && !scrub) fail('I2', `block ${id} last held ${f.data === 'mixed' ? 'unscrubbed mixed' : `${f.data}'s`} data and reached ${this.tenant} without scrub: true`);
+        if (foreignData && !scrub) violations.push(['I2', `block ${id} last held ${f.data === 'mixed' ? 'unscrubbed mixed' : `${f.data}'s`} data and reached ${this.tenant} without scrub: true`]);
         for (const t of tenants) model.cached.get(t)?.delete(id);
         f.owner = this.tenant;
         f.cachedBy = undefined;
@@ -79,29 +82,34 @@ export function blocksHunt(ctx: ControlContext, checks: ReadonlySet<BlockInvaria
         if (!scrub && f.data === 'unknown') f.data = this.tenant;
         model.owned.get(this.tenant)!.add(id);
       }
+      for (const [invariant, message] of violations) fail(invariant, message);
     }
     toString = (): string => `allocate(${this.tenant}, ${this.count})`;
   }
 
+  /** Frees 1..all of a tenant's blocks (index picks how many), to its dirty list or its cache. */
   class Free implements fc.AsyncCommand<Model, Real> {
     constructor(readonly tenant: string, readonly index: number, readonly cache: boolean) {}
     check = (m: Readonly<Model>): boolean => (m.owned.get(this.tenant)?.size ?? 0) > 0;
     async run(model: Model, real: Real): Promise<void> {
-      const id = pick(model.owned.get(this.tenant), this.index)!;
-      const res = await real.target.call('worker', 'POST', '/v1/blocks/free', { body: { tenant: this.tenant, blocks: [id], cache: this.cache }, forTenant: this.tenant });
-      if (res.status !== 200) throw new Error(`owner free of block ${id} refused: ${res.status} ${errorCode(res.body)}`);
-      const f = factsOf(id);
-      release(model, this.tenant, id);
-      f.owner = undefined;
-      // The owner wrote its data; a block freed before its scrub holds a mix of two tenants'.
-      f.data = f.awaitingScrub ? 'mixed' : this.tenant;
-      if (this.cache && !f.awaitingScrub) {
-        f.cachedBy = this.tenant;
-        model.cached.get(this.tenant)!.add(id);
+      const owned = [...model.owned.get(this.tenant)!];
+      const ids = owned.slice(0, 1 + (this.index % owned.length));
+      const res = await real.target.call('worker', 'POST', '/v1/blocks/free', { body: { tenant: this.tenant, blocks: ids, cache: this.cache }, forTenant: this.tenant });
+      if (res.status !== 200) throw new Error(`owner free of ${ids.length} blocks refused: ${res.status} ${errorCode(res.body)}`);
+      for (const id of ids) {
+        const f = factsOf(id);
+        release(model, this.tenant, id);
+        f.owner = undefined;
+        // The owner wrote its data; a block freed before its scrub holds a mix of two tenants'.
+        f.data = f.awaitingScrub ? 'mixed' : this.tenant;
+        if (this.cache && !f.awaitingScrub) {
+          f.cachedBy = this.tenant;
+          model.cached.get(this.tenant)!.add(id);
+        }
+        f.awaitingScrub = false;
       }
-      f.awaitingScrub = false;
     }
-    toString = (): string => `free(${this.tenant}, #${this.index}${this.cache ? ', cache' : ''})`;
+    toString = (): string => `free(${this.tenant}, ${1 + this.index}${this.cache ? ', cache' : ''})`;
   }
 
   class Scrub implements fc.AsyncCommand<Model, Real> {
@@ -169,6 +177,7 @@ export function blocksHunt(ctx: ControlContext, checks: ReadonlySet<BlockInvaria
         ),
       );
       const seen = new Map<number, string>();
+      const violations: string[] = [];
       for (const { tenant, res } of results) {
         if (res.status !== 200) continue;
         for (const { id, scrub } of (res.body as { blocks: { id: number; scrub: boolean }[] }).blocks) {
@@ -178,11 +187,12 @@ export function blocksHunt(ctx: ControlContext, checks: ReadonlySet<BlockInvaria
           model.owned.get(tenant)!.add(id);
           for (const t of tenants) model.cached.get(t)?.delete(id);
           Object.assign(f, { owner: tenant, cachedBy: undefined, awaitingScrub: scrub });
-          if (twice !== undefined) fail('I1', `block ${id} handed to ${twice} and ${tenant} in one concurrent burst`);
-          if (holder !== undefined && holder !== tenant) fail('I1', `block ${id} allocated to ${tenant} while ${holder} still owns it`);
+          if (twice !== undefined) violations.push(`block ${id} handed to ${twice} and ${tenant} in one concurrent burst`);
+          if (holder !== undefined && holder !== tenant) violations.push(`block ${id} allocated to ${tenant} while ${holder} still owns it`);
           seen.set(id, tenant);
         }
       }
+      for (const message of violations) fail('I1', message);
     }
     toString = (): string => `burst(${this.requests.map(([t, n]) => `${t}:${n}`).join(' ')})`;
   }
@@ -191,7 +201,8 @@ export function blocksHunt(ctx: ControlContext, checks: ReadonlySet<BlockInvaria
     name: `blocks hunt (${[...checks].join(', ')})`,
     maxCommands: 30,
     commands: [
-      fc.tuple(tenantArb, fc.integer({ min: 1, max: 6 })).map(([t, n]) => new Allocate(t, n)),
+      // Up to half the spawned shared pool per call: tenants soon have to take each other's freed blocks.
+      fc.tuple(tenantArb, fc.integer({ min: 1, max: 32 })).map(([t, n]) => new Allocate(t, n)),
       fc.tuple(tenantArb, fc.nat(), fc.boolean()).map(([t, i, c]) => new Free(t, i, c)),
       tenantArb.map((t) => new Scrub(t)),
       fc.tuple(tenantArb, fc.nat()).map(([t, i]) => new ReadOwn(t, i)),
@@ -202,16 +213,18 @@ export function blocksHunt(ctx: ControlContext, checks: ReadonlySet<BlockInvaria
       model: { owned: new Map(tenants.map((t) => [t, new Set<number>()])), cached: new Map(tenants.map((t) => [t, new Set<number>()])) },
       real: { target, facts },
     }),
+    // Every run ends with all blocks the harness touched freed and scrubbed, so every run starts
+    // from the same clean state and a shrunk counterexample replays on its own.
     cleanup: async (model) => {
       for (const tenant of tenants) {
         const ids = [...(model.owned.get(tenant) ?? [])];
-        if (ids.length === 0) continue;
-        await target.call('worker', 'POST', '/v1/blocks/free', { body: { tenant, blocks: ids }, forTenant: tenant });
-        for (const id of ids) {
-          const f = factsOf(id);
-          Object.assign(f, { owner: undefined, data: f.awaitingScrub ? 'mixed' : tenant, awaitingScrub: false });
-        }
+        if (ids.length > 0) await target.call('worker', 'POST', '/v1/blocks/free', { body: { tenant, blocks: ids }, forTenant: tenant });
       }
+      const touched = [...facts.entries()].filter(([, f]) => f.data !== 'clean' || f.cachedBy !== undefined).map(([id]) => id);
+      for (let i = 0; i < touched.length; i += 1024) {
+        await target.call('worker', 'POST', '/v1/blocks/scrubbed', { body: { blocks: touched.slice(i, i + 1024) } });
+      }
+      for (const f of facts.values()) Object.assign(f, { owner: undefined, cachedBy: undefined, awaitingScrub: false, data: 'clean' });
     },
   };
 }

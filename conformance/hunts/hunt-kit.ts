@@ -2,6 +2,8 @@ import fc from 'fast-check';
 import type { Finding, HistoryEntry } from '../model.js';
 import type { ControlContext, ControlOutcome } from '../control.js';
 
+const HUNT_TIME_LIMIT_MS = 15_000;
+
 /** Thrown by a hunt command when the sidecar broke an invariant; fast-check then shrinks. */
 export class InvariantViolation extends Error {
   constructor(
@@ -29,7 +31,9 @@ export interface HuntRun<Model extends object, Real> {
 export async function runHunt<Model extends object, Real>(ctx: ControlContext, hunt: HuntRun<Model, Real>, controlId: string): Promise<ControlOutcome> {
   let witness: { violation: InvariantViolation; history: HistoryEntry[] } | undefined;
   let executed = 0;
-  const property = fc.asyncProperty(fc.commands(hunt.commands, { maxCommands: hunt.maxCommands }), async (commands) => {
+  // A replay is `<fast-check path>#<commands replayPath>`: model-based runs need both to replay.
+  const [path, commandsReplayPath] = (ctx.replayPath ?? '').split('#');
+  const property = fc.asyncProperty(fc.commands(hunt.commands, { maxCommands: hunt.maxCommands, size: 'max', ...(commandsReplayPath ? { replayPath: commandsReplayPath } : {}) }), async (commands) => {
     const mark = ctx.target.history.length;
     const { model, real } = hunt.setup();
     executed++;
@@ -45,7 +49,9 @@ export async function runHunt<Model extends object, Real>(ctx: ControlContext, h
   const result = await fc.check(property, {
     seed: ctx.seed,
     numRuns: ctx.runs,
-    ...(ctx.replayPath ? { path: ctx.replayPath, endOnFailure: true } : {}),
+    ...(path ? { path, endOnFailure: true } : {}),
+    // Shrinking replays many runs against a live server; keep a hunt bounded in time.
+    interruptAfterTimeLimit: HUNT_TIME_LIMIT_MS,
   });
   const evidence = [`${hunt.name}: ${executed} fast-check runs (seed ${ctx.seed}), ${ctx.target.history.length} requests so far in this session`];
   if (!result.failed) return { evidence };
@@ -54,12 +60,14 @@ export async function runHunt<Model extends object, Real>(ctx: ControlContext, h
     throw result.errorInstance instanceof Error ? result.errorInstance : new Error(String(result.errorInstance));
   }
   const commands = (result.counterexample?.[0] ?? []) as Iterable<unknown>;
+  const commandsPath = /replayPath="([^"]*)"/.exec(String(result.counterexample?.[0]))?.[1];
+  const replay = `${result.counterexamplePath ?? ''}${commandsPath ? `#${commandsPath}` : ''}`;
   const finding: Finding = {
     message: witness.violation.message,
     seed: result.seed,
-    path: result.counterexamplePath ?? '',
+    path: replay,
     witness: witness.history,
-    replay: `tenantguard conformance --spawn --only ${controlId} --seed ${result.seed} --replay '${result.counterexamplePath ?? ''}'`,
+    replay: `tenantguard conformance --spawn --only ${controlId} --seed ${result.seed} --replay '${replay}'`,
   };
   evidence.push(`shrunk counterexample: ${[...commands].map(String).join(' → ')}`);
   return { evidence, finding };
