@@ -190,15 +190,7 @@ export async function readTail(path: string): Promise<Tail> {
   }
 }
 
-/** Makes a directory entry (a new segment) durable, not just the file's bytes. */
-export async function syncDirectory(dir: string): Promise<void> {
-  const handle = await open(dir, 'r');
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
-  }
-}
+export { syncDirectory } from '../durable-file.js';
 
 /**
  * FileHandle.write may write fewer bytes than asked (a full disk, a file-size limit): loop.

@@ -22,7 +22,7 @@ import { readdir, readFile, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Errors, TgError } from '../errors.js';
 import { KEY_BYTES, openSmall, sealSmall } from './aead.js';
-import { isErrnoCode, isTempFileName, makeDirectoryDurably, writeFileDurably } from './durable-file.js';
+import { isErrnoCode, isTempFileName, makeDirectoryDurably, writeFileDurably } from '../durable-file.js';
 import { deriveKey, lengthPrefixed, type Part, u32 } from './encoding.js';
 import { assertTenantId } from './ids.js';
 import {
@@ -147,13 +147,18 @@ export class KeyStore {
     }
   }
 
-  /** Adds a new KEK version and makes it current; older versions stay for unwrapping. */
-  async rotate(tenant: string): Promise<number> {
+  /**
+   * Adds a new KEK version and makes it current; older versions stay for unwrapping.
+   * `beforeCommit` runs once the next version number is known and before anything is written
+   * (write-ahead, e.g. its audit record); if it throws, nothing changes.
+   */
+  async rotate(tenant: string, beforeCommit?: (version: number) => Promise<void>): Promise<number> {
     assertTenantId(tenant);
     return this.exclusive(async () => {
       const current = this.activeRecord(tenant);
       if (current.currentVersion >= MAX_VERSION) throw new TgError(Errors.CONFLICT, { message: 'tenant has no key versions left' });
       const next = current.currentVersion + 1;
+      await beforeCommit?.(next);
       const now = new Date().toISOString();
       const { version, keys } = this.newVersion(tenant, next, now);
       const record: ActiveTenantRecord = { ...current, currentVersion: next, versions: [...current.versions, version] };

@@ -7,11 +7,11 @@
  * the old blob, the new blob, or none — never a torn one. A crash may leave `.…tmp` siblings;
  * `sweep()` removes them.
  */
-import { type FileHandle, mkdir, readdir, readFile, rm, rmdir } from 'node:fs/promises';
+import { type FileHandle, mkdir, readdir, readFile, rm, rmdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Errors, TgError } from '../errors.js';
 import { BlobSealer, openBlob } from './blob-codec.js';
-import { isErrnoCode, isTempFileName, PendingFile, syncDirectory } from './durable-file.js';
+import { isErrnoCode, isTempFileName, PendingFile, syncDirectory } from '../durable-file.js';
 import { assertBlockKey, assertTenantId, TENANT_ID_PATTERN } from './ids.js';
 import type { KeyStore } from './key-store.js';
 
@@ -32,6 +32,11 @@ export interface OffloadStoreOptions {
 export interface PutOptions {
   /** Plaintext size limit for this put; exceeding it is TOO_LARGE (413) and leaves no file. */
   readonly maxBytes?: number;
+  /**
+   * Runs once the blob is sealed and written, before it replaces any previous one (write-ahead,
+   * e.g. its audit record); if it throws, the new blob is discarded and the old one stays.
+   */
+  readonly beforeCommit?: (result: PutResult) => Promise<void>;
 }
 
 export interface PutResult {
@@ -106,6 +111,7 @@ export class OffloadStore {
       }
       out.push(sealer.finish());
       await out.flush();
+      await options.beforeCommit?.({ bytes, version: sealer.version });
     } catch (error) {
       await pending.abort();
       throw this.explain(tenant, error);
@@ -139,13 +145,20 @@ export class OffloadStore {
     return openBlob(this.keys, tenant, blockKey, sealed);
   }
 
-  /** Deletes the blob; false if there was none. */
-  async delete(tenant: string, blockKey: string): Promise<boolean> {
+  /**
+   * Deletes the blob; false if there was none. `beforeRemove` runs only if there is one, before it
+   * is removed (write-ahead, e.g. its audit record); if it throws, the blob stays.
+   */
+  async delete(tenant: string, blockKey: string, beforeRemove?: () => Promise<void>): Promise<boolean> {
     assertTenantId(tenant);
     assertBlockKey(blockKey);
     this.keys.currentVersion(tenant);
     const tenantDir = join(this.dir, tenant);
     try {
+      if (beforeRemove) {
+        await stat(join(tenantDir, blockKey + BLOB_SUFFIX));
+        await beforeRemove();
+      }
       await rm(join(tenantDir, blockKey + BLOB_SUFFIX));
     } catch (error) {
       if (isErrnoCode(error, 'ENOENT')) return false;

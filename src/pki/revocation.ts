@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import { Errors, TgError } from '../errors.js';
-import { isErrnoCode, makeDirectoryDurably, writeFileDurably } from './durable-file.js';
+import { isErrnoCode, makeDirectoryDurably, writeFileDurably } from '../durable-file.js';
 import { pkiPaths } from './store.js';
 
 /**

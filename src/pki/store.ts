@@ -8,7 +8,7 @@ import {
   createCertificateAuthority,
   issueCertificate,
 } from './authority.js';
-import { isErrnoCode, makeDirectoryDurably, writeFileDurably } from './durable-file.js';
+import { isErrnoCode, makeDirectoryDurably, writeFileDurably } from '../durable-file.js';
 import { type CertificateRole, isValidIdSegment } from './spiffe.js';
 
 const PRIVATE_FILE = 0o600;

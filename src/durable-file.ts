@@ -3,11 +3,12 @@ import { type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 
 /**
- * Crash-safe file replacement, the same recipe as src/pki/durable-file.ts (which the pki front
- * door does not export): write a temporary sibling created with the final mode, fsync it, rename
- * it over the target, fsync the directory so the rename itself is durable. After a crash the
- * target holds the old or the new content, never a torn mix; at worst a `.tmp` sibling is left
- * behind, which `isTempFileName` recognises so owners can sweep it.
+ * Crash-safe file replacement, shared by pki/ (CA key, revocation list), keys/ (keystore, blobs)
+ * and audit/ (directory entries of new segments): write a temporary sibling created with the final
+ * mode, fsync it, rename it over the target, fsync the directory so the rename itself is durable.
+ * After a crash the target holds the old or the new content, never a torn mix (a torn revocation
+ * list would fail open, a torn keystore would lose every tenant's keys); at worst a `.tmp` sibling
+ * is left behind, which `isTempFileName` recognises so owners can sweep it.
  */
 export const TEMP_SUFFIX = '.tmp';
 
