@@ -73,7 +73,30 @@ export class ConformanceTarget {
   async call(actor: string, method: string, path: string, options: CallOptions = {}): Promise<Exchange> {
     const credential = this.credentialFor(actor);
     const payload = options.raw ?? (options.body === undefined ? undefined : Buffer.from(typeof options.body === 'string' ? options.body : JSON.stringify(options.body)));
-    const { status, text } = await new Promise<{ status: number; text: string }>((resolve, reject) => {
+    const { status, text } = await this.send(actor, credential, method, path, payload, options);
+    let body: unknown = text;
+    try {
+      body = JSON.parse(text);
+    } catch {
+      /* raw bytes (offload) or Prometheus text */
+    }
+    const exchange: Exchange = { actor, method, path, status, body, text, ...(options.forTenant ? { forTenant: options.forTenant } : {}) };
+    this.history.push({ step: this.history.length + 1, actor, method, path, status });
+    this.transcript.push(exchange);
+    return exchange;
+  }
+
+  plant(tenant: string, canary: string): void {
+    this.planted.set(tenant, [...(this.planted.get(tenant) ?? []), canary]);
+  }
+
+  /**
+   * One HTTP exchange. A keep-alive socket the server closed as idle just as it was reused fails
+   * with ECONNRESET before the request was read; that one case is retried on a fresh socket, as
+   * Node's documentation recommends.
+   */
+  private send(actor: string, credential: Credential, method: string, path: string, payload: Buffer | undefined, options: CallOptions, retried = false): Promise<{ status: number; text: string }> {
+    return new Promise((resolve, reject) => {
       const req = request(new URL(path, this.description.url), {
         method,
         agent: this.agentFor(actor, credential),
@@ -89,24 +112,14 @@ export class ConformanceTarget {
         res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('latin1') }));
         res.on('error', reject);
       });
-      req.on('error', reject);
+      req.on('error', (error: NodeJS.ErrnoException) => {
+        if (!retried && req.reusedSocket && error.code === 'ECONNRESET') {
+          this.send(actor, credential, method, path, payload, options, true).then(resolve, reject);
+        } else reject(error);
+      });
       if (payload) req.write(payload);
       req.end();
     });
-    let body: unknown = text;
-    try {
-      body = JSON.parse(text);
-    } catch {
-      /* raw bytes (offload) or Prometheus text */
-    }
-    const exchange: Exchange = { actor, method, path, status, body, text, ...(options.forTenant ? { forTenant: options.forTenant } : {}) };
-    this.history.push({ step: this.history.length + 1, actor, method, path, status });
-    this.transcript.push(exchange);
-    return exchange;
-  }
-
-  plant(tenant: string, canary: string): void {
-    this.planted.set(tenant, [...(this.planted.get(tenant) ?? []), canary]);
   }
 
   /** History since a mark, renumbered from 1: the requests of one hunt run. */

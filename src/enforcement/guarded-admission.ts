@@ -67,11 +67,11 @@ export class GuardedAdmission {
         },
       });
     }
-    this.metrics.admitted(tenant.id, result.waitedMs / 1000);
     // If the admission cannot be made durable, the slot and the token charge are given back.
     await this.trail.recordChange({ ...event, counts: { max_tokens: request.maxTokens, waited_ms: Math.round(result.waitedMs) } }, () => {
       this.controller.complete(request.requestId, { inputTokens: 0, outputTokens: 0 });
     });
+    this.metrics.admitted(tenant.id, result.waitedMs / 1000); // only what was really admitted counts
     return { request_id: request.requestId, admitted: true, waited_ms: Math.round(result.waitedMs), charged_tokens: result.chargedTokens };
   }
 

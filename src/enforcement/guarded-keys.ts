@@ -50,11 +50,12 @@ export class GuardedKeys {
 
   async put(principal: Principal, tenant: string, blockKey: string, actingFor: string | undefined, body: Readable, maxBytes: number): Promise<{ bytes: number; version: number }> {
     await this.check(principal, 'offload.put', tenant, { acting_for: actingFor, sealed: true });
-    const result = await this.offload.put(tenant, blockKey, body, { maxBytes });
-    await this.trail.recordChange(this.event(principal, 'offload.put', tenant, { bytes: result.bytes, version: result.version }), () => {
-      void this.offload.delete(tenant, blockKey);
+    // Write-ahead: the record is durable before the blob replaces the previous one, so an
+    // unwritable log refuses the put and leaves the old blob (or none) in place.
+    return this.offload.put(tenant, blockKey, body, {
+      maxBytes,
+      beforeCommit: (result) => this.trail.recordChange(this.event(principal, 'offload.put', tenant, { bytes: result.bytes, version: result.version }), () => undefined),
     });
-    return result;
   }
 
   async get(principal: Principal, tenant: string, blockKey: string, actingFor: string | undefined): Promise<Buffer> {
@@ -66,16 +67,19 @@ export class GuardedKeys {
 
   async delete(principal: Principal, tenant: string, blockKey: string, actingFor: string | undefined): Promise<boolean> {
     await this.check(principal, 'offload.delete', tenant, { acting_for: actingFor });
-    const deleted = await this.offload.delete(tenant, blockKey);
-    await this.trail.recordChange(this.event(principal, 'offload.delete', tenant, { deleted: deleted ? 1 : 0 }), () => undefined);
+    // Write-ahead, as for put: a blob is removed only once the record of its removal is durable.
+    const record = (deleted: number) => this.trail.recordChange(this.event(principal, 'offload.delete', tenant, { deleted }), () => undefined);
+    const deleted = await this.offload.delete(tenant, blockKey, () => record(1));
+    if (!deleted) await record(0);
     return deleted;
   }
 
   /** Adds a key version for new data; old versions keep opening old data. */
   async rotate(principal: Principal, tenant: string): Promise<{ tenant: string; version: number }> {
     await this.check(principal, 'keys.rotate', tenant);
-    const version = await this.keys.rotate(tenant);
-    await this.trail.recordChange(this.event(principal, 'keys.rotate', tenant, { version }), () => undefined);
+    // Write-ahead: the new version exists only once its record is durable (an unwritable log
+    // refuses the rotation and leaves the keystore untouched).
+    const version = await this.keys.rotate(tenant, (next) => this.trail.recordChange(this.event(principal, 'keys.rotate', tenant, { version: next }), () => undefined));
     return { tenant, version };
   }
 

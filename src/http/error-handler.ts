@@ -4,7 +4,8 @@ import { Errors, TgError, isTgError } from '../errors.js';
 
 /** Body-parser failures carry a `type`; map them to catalogue errors instead of a 500. */
 function fromBodyParser(error: unknown): TgError | null {
-  if (typeof error !== 'object' || error === null || !('type' in error)) return null;
+  if (typeof error !== 'object' || error === null) return null;
+  if (!('type' in error)) return fromClientError(error);
   switch (error.type) {
     case 'entity.too.large':
       return new TgError(Errors.TOO_LARGE);
@@ -16,8 +17,19 @@ function fromBodyParser(error: unknown): TgError | null {
     case 'request.aborted':
       return new TgError(Errors.BAD_REQUEST, { message: 'request body could not be read' });
     default:
-      return null;
+      return fromClientError(error);
   }
+}
+
+/**
+ * Other framework errors that blame the request carry a 4xx `status` (http-errors): a body whose
+ * Content-Encoding does not decode (corrupt gzip), a path parameter that is not valid
+ * percent-encoding. They are the caller's fault and a 400, never a 500.
+ */
+function fromClientError(error: object): TgError | null {
+  const status = 'status' in error ? error.status : undefined;
+  if (typeof status !== 'number' || status < 400 || status > 499) return null;
+  return new TgError(Errors.BAD_REQUEST, { message: 'request body or path could not be decoded' });
 }
 
 /**
