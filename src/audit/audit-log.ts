@@ -74,6 +74,15 @@ interface PendingAppend {
 
 const DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024;
 
+/**
+ * Segments are opened O_DSYNC where the platform has it: each write(2) returns only once its data
+ * and the size change are on stable storage, which is what write + fdatasync gives, in one system
+ * call and one thread-pool round trip instead of two (every group commit pays it). Where O_DSYNC
+ * is missing, writeBatch calls fdatasync itself.
+ */
+const SYNC_ON_WRITE = typeof constants.O_DSYNC === 'number';
+const SEGMENT_FLAGS = SYNC_ON_WRITE ? constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC : 'a';
+
 function auditDown(reason: string): TgError {
   return new TgError(Errors.AUDIT_DOWN, { reasons: [reason] });
 }
@@ -222,11 +231,11 @@ export class AuditLog {
     try {
       const newest = segments.at(-1);
       if (newest === undefined) {
-        handle = await open(join(dir, segmentName(1)), 'a');
+        handle = await open(join(dir, segmentName(1)), SEGMENT_FLAGS);
         await syncDirectory(dir);
       } else {
         segmentIndex = newest.index;
-        handle = await open(newest.path, 'a');
+        handle = await open(newest.path, SEGMENT_FLAGS);
         // Walk back past empty segments (a rotation that crashed before its first record).
         for (let i = segments.length - 1; i >= 0; i -= 1) {
           const segment = segments[i];
@@ -452,7 +461,7 @@ export class AuditLog {
     if (handle === null) throw new Error('no open segment');
     await writeFully(handle, bytes);
     // fdatasync covers the data and the size change of an append; no need for the full fsync.
-    await handle.datasync();
+    if (!SYNC_ON_WRITE) await handle.datasync();
     this.counters.fsyncs += 1;
   }
 
@@ -460,7 +469,7 @@ export class AuditLog {
   private async rotate(): Promise<void> {
     const index = this.segmentIndex + 1;
     const path = join(this.dir, segmentName(index));
-    const next = await open(path, 'a');
+    const next = await open(path, SEGMENT_FLAGS);
     try {
       // A leftover file from a failed earlier rotation is fine only if it is still empty.
       if ((await next.stat()).size !== 0) throw new Error('next segment is not empty');
@@ -535,7 +544,7 @@ export class AuditLog {
     let handle: FileHandle | null = null;
     try {
       await this.truncateToDurable();
-      handle = await open(this.segmentPath, 'a');
+      handle = await open(this.segmentPath, SEGMENT_FLAGS);
       const event = validateAuditEvent({
         type: 'lifecycle',
         severity: 'warning',
@@ -548,7 +557,7 @@ export class AuditLog {
       const encoded = encodeRecord(event, this.durable.seq + 1, new Date().toISOString(), this.durable.hash);
       const bytes = Buffer.from(encoded.line, 'utf8');
       await writeFully(handle, bytes);
-      await handle.datasync();
+      if (!SYNC_ON_WRITE) await handle.datasync();
       this.counters.fsyncs += 1;
       this.handle = handle;
       this.segmentBytes += bytes.length;

@@ -147,9 +147,81 @@ export function issueReasons(issues: readonly z.core.$ZodIssue[]): string[] {
 
 /** Validates a caller's event; throws TgError(AUDIT_RECORD_INVALID) without echoing any content. */
 export function validateAuditEvent(event: unknown): AuditEvent {
+  // Every guarded request appends a record: the common, valid event skips zod (see isValidEvent).
+  if (isValidEvent(event)) return event;
   const result = auditEventSchema.safeParse(event);
   if (!result.success) {
     throw new TgError(Errors.AUDIT_RECORD_INVALID, { reasons: issueReasons(result.error.issues) });
   }
   return result.data;
+}
+
+/*
+ * A hand-written restatement of `auditEventSchema` for the hot path. It accepts only what the zod
+ * schema accepts (it may refuse more: plain objects only); whatever it refuses goes through zod,
+ * which decides and names the problem. So it can make validation faster, never looser.
+ */
+const EVENT_TYPES: ReadonlySet<unknown> = new Set(['decision', 'violation', 'admin', 'lifecycle']);
+const SEVERITIES: ReadonlySet<unknown> = new Set(['info', 'warning', 'critical']);
+const ROLES: ReadonlySet<unknown> = new Set(['operator', 'worker', 'tenant', 'system']);
+const DECISIONS: ReadonlySet<unknown> = new Set(['allow', 'deny']);
+const OPTIONAL_KEYS: ReadonlySet<string> = new Set(['tenant', 'counts', 'blocks', 'effects', 'policyRevision']);
+const REQUIRED_KEYS: ReadonlySet<string> = new Set(['type', 'severity', 'principal', 'action', 'decision', 'reasons']);
+
+function isPlainRecord(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const proto: unknown = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+function isId(value: unknown): value is string {
+  return typeof value === 'string' && ID_PATTERN.test(value);
+}
+
+function isFiniteNumber(value: unknown): value is number {
+  return typeof value === 'number' && Number.isFinite(value);
+}
+
+function isBlockIdList(value: unknown): value is number[] {
+  if (!Array.isArray(value) || value.length > MAX_BLOCKS) return false;
+  for (const id of value) if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) return false;
+  return true;
+}
+
+function isBoundedMap(value: unknown, valid: (v: unknown) => boolean): boolean {
+  if (!isPlainRecord(value)) return false;
+  let keys = 0;
+  for (const key in value) {
+    if (!Object.prototype.hasOwnProperty.call(value, key) || !KEY_PATTERN.test(key) || !valid(value[key])) return false;
+    if (++keys > MAX_MAP_KEYS) return false;
+  }
+  return true;
+}
+
+function isEffectValue(value: unknown): boolean {
+  return typeof value === 'boolean' || isFiniteNumber(value) || isId(value) || isBlockIdList(value);
+}
+
+function isValidEvent(event: unknown): event is AuditEvent {
+  if (!isPlainRecord(event)) return false;
+  let required = 0;
+  for (const key in event) {
+    if (!Object.prototype.hasOwnProperty.call(event, key)) return false;
+    if (REQUIRED_KEYS.has(key)) required++;
+    else if (!OPTIONAL_KEYS.has(key)) return false;
+  }
+  if (required !== REQUIRED_KEYS.size) return false;
+  const { principal, reasons, tenant, counts, blocks, effects, policyRevision } = event;
+  if (!EVENT_TYPES.has(event['type']) || !SEVERITIES.has(event['severity']) || !DECISIONS.has(event['decision'])) return false;
+  if (typeof event['action'] !== 'string' || !ACTION_PATTERN.test(event['action'])) return false;
+  if (!isPlainRecord(principal) || !ROLES.has(principal['role']) || !isId(principal['id'])) return false;
+  for (const key in principal) if (key !== 'role' && key !== 'id') return false;
+  if (!Array.isArray(reasons) || reasons.length > MAX_REASONS) return false;
+  for (const reason of reasons) if (typeof reason !== 'string' || !REASON_PATTERN.test(reason)) return false;
+  if (tenant !== undefined && !isId(tenant)) return false;
+  if (policyRevision !== undefined && !isId(policyRevision)) return false;
+  if (blocks !== undefined && !isBlockIdList(blocks)) return false;
+  if (counts !== undefined && !isBoundedMap(counts, isFiniteNumber)) return false;
+  if (effects !== undefined && !isBoundedMap(effects, isEffectValue)) return false;
+  return true;
 }

@@ -1,6 +1,8 @@
 import express, { type Application } from 'express';
+import type { RequestListener } from 'node:http';
 import { authenticate, type Transport } from './authenticate.js';
 import { errorHandler, notFound } from './error-handler.js';
+import { blockFastPath } from './fast-blocks.js';
 import { adapterRoutes } from './routes/adapters.js';
 import { admissionRoutes } from './routes/admission.js';
 import { blockRoutes } from './routes/blocks.js';
@@ -29,4 +31,16 @@ export function createApp(services: SidecarServices, transport: Transport = 'tls
   app.use(notFound);
   app.use(errorHandler(services.logger));
   return app;
+}
+
+/**
+ * What the servers run: the KV block routes answer before Express sees the request
+ * (fast-blocks.ts says why and which requests); everything else goes to `createApp`'s Express app.
+ */
+export function createRequestHandler(services: SidecarServices, transport: Transport = 'tls'): RequestListener {
+  const app = createApp(services, transport);
+  const fast = blockFastPath(services, transport);
+  return (req, res) => {
+    if (!fast(req, res)) app(req, res);
+  };
 }

@@ -1,4 +1,5 @@
 import type { NextFunction, Request, Response } from 'express';
+import type { IncomingMessage } from 'node:http';
 import type { TLSSocket } from 'node:tls';
 import { Errors, TgError } from '../errors.js';
 import { principalFromTlsSocket, type Principal } from '../identity/index.js';
@@ -20,17 +21,38 @@ export function principalOf(res: Response): Principal {
  * but bad certificate is never rescued by a key, so a stolen key cannot mask a revoked cert.
  */
 export function authenticate(services: SidecarServices, transport: Transport) {
-  const check = { trustDomain: services.config.trustDomain, isRevoked: (s: string) => services.revocations.has(s) };
+  const resolve = principalResolver(services, transport);
   return (req: Request, res: Response, next: NextFunction): void => {
-    if (transport === 'unix') {
-      // Only the worker's own Unix user can open the 0600 socket; it speaks only as a worker.
-      res.locals['principal'] = LOCAL_WORKER;
-      return next();
-    }
-    const fromCert = principalFromTlsSocket(req.socket as TLSSocket, check);
-    const principal = fromCert ?? services.apiKeys.authenticate(req.headers.authorization);
-    if (!principal) throw new TgError(Errors.NO_CREDENTIALS);
-    res.locals['principal'] = principal;
+    res.locals['principal'] = resolve(req);
     next();
   };
 }
+
+/**
+ * The principal of a request, or a TgError. A TLS 1.3 connection's peer certificate cannot change
+ * (no renegotiation), so a certificate that passed every check is parsed once per connection and
+ * remembered with it; revocation is still checked on every request.
+ */
+export function principalResolver(services: SidecarServices, transport: Transport): (req: IncomingMessage) => Principal {
+  const check = { trustDomain: services.config.trustDomain, isRevoked: (s: string) => services.revocations.has(s) };
+  const verified = new WeakMap<object, Principal | typeof NO_CERTIFICATE>();
+  return (req) => {
+    if (transport === 'unix') {
+      // Only the worker's own Unix user can open the 0600 socket; it speaks only as a worker.
+      return LOCAL_WORKER;
+    }
+    const socket = req.socket as TLSSocket;
+    let fromCert = verified.get(socket);
+    if (fromCert === undefined) {
+      fromCert = principalFromTlsSocket(socket, check) ?? NO_CERTIFICATE;
+      verified.set(socket, fromCert);
+    } else if (fromCert !== NO_CERTIFICATE && fromCert.certSerial !== undefined && check.isRevoked(fromCert.certSerial)) {
+      throw new TgError(Errors.CERT_REVOKED);
+    }
+    const principal = fromCert !== NO_CERTIFICATE ? fromCert : services.apiKeys.authenticate(req.headers.authorization);
+    if (!principal) throw new TgError(Errors.NO_CREDENTIALS);
+    return principal;
+  };
+}
+
+const NO_CERTIFICATE = Symbol('no client certificate');

@@ -12,15 +12,27 @@ import type { SidecarServices } from './services.js';
 export function authorize(services: SidecarServices, action: string | ((principal: Principal) => string), tenantOf?: (req: Request, principal: Principal) => unknown) {
   return (req: Request, res: Response, next: NextFunction): void => {
     const principal = principalOf(res);
-    const tenant = tenantOf?.(req, principal);
-    const decision = services.policy.decide(Entrypoints.authz, {
-      principal: { role: principal.role, id: principal.id, authn: principal.authn },
-      action: typeof action === 'string' ? action : action(principal),
-      ...(typeof tenant === 'string' ? { tenant } : {}),
-    });
-    if (decision.allow) return next();
-    if (decision.reasons.includes('policy_unavailable')) throw new TgError(Errors.POLICY_UNAVAILABLE);
-    if (decision.reasons.includes('mtls_required')) throw new TgError(Errors.MTLS_REQUIRED, { reasons: decision.reasons });
-    throw new TgError(Errors.ROLE_DENIED, { reasons: decision.reasons });
+    authorizeAction(services, principal, typeof action === 'string' ? action : action(principal), tenantOf?.(req, principal));
+    next();
   };
+}
+
+/**
+ * Throws unless `tenantguard.authz` lets this principal take `action` (for `tenant`, if a string).
+ * The authz policy is a pure function of this input and the registry, and the same few principals
+ * call the same few routes all day, so its answers are remembered per bundle and registry version
+ * (PolicyEngine.decideCached); the key holds every field of the input.
+ */
+export function authorizeAction(services: SidecarServices, principal: Principal, action: string, tenant?: unknown): void {
+  const named = typeof tenant === 'string' ? tenant : null;
+  const key = JSON.stringify([principal.role, principal.id, principal.authn, action, named]);
+  const decision = services.policy.decideCached(Entrypoints.authz, key, () => ({
+    principal: { role: principal.role, id: principal.id, authn: principal.authn },
+    action,
+    ...(named !== null ? { tenant: named } : {}),
+  }));
+  if (decision.allow) return;
+  if (decision.reasons.includes('policy_unavailable')) throw new TgError(Errors.POLICY_UNAVAILABLE);
+  if (decision.reasons.includes('mtls_required')) throw new TgError(Errors.MTLS_REQUIRED, { reasons: decision.reasons });
+  throw new TgError(Errors.ROLE_DENIED, { reasons: decision.reasons });
 }

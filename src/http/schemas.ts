@@ -2,7 +2,8 @@ import { z } from 'zod';
 import { TENANT_ID } from '../config/index.js';
 
 /** Request ids travel into audit records: an identifier alphabet only, never free text (L1). */
-const requestId = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'request_id must be 1-128 characters of [A-Za-z0-9._:-]');
+export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
+const requestId = z.string().regex(REQUEST_ID_PATTERN, 'request_id must be 1-128 characters of [A-Za-z0-9._:-]');
 const tenant = z.string().regex(TENANT_ID, 'tenant must be a tenant id');
 const blockIds = (max: number) => z.array(z.number().int().nonnegative().max(2 ** 31 - 1)).min(1).max(max);
 

@@ -45,6 +45,9 @@ interface ActiveBundle {
 export class PolicyEngine {
   private active: ActiveBundle | null = null;
   private externalData: Record<string, unknown>;
+  /** `decideCached` answers, valid for `memoFor` (a bundle) and the current external data only. */
+  private readonly memo = new Map<string, Decision>();
+  private memoFor: ActiveBundle | null = null;
   private watching = false;
 
   constructor(private readonly options: PolicyEngineOptions) {
@@ -80,6 +83,7 @@ export class PolicyEngine {
    */
   setExternalData(data: Record<string, unknown>): void {
     this.externalData = data;
+    this.memo.clear();
     if (this.active) this.active.policy.setData({ ...this.active.bundleData, ...data });
   }
 
@@ -96,6 +100,30 @@ export class PolicyEngine {
       return deny(`policy_error:${evaluationErrorKind(error)}`);
     }
     return toDecision(resultSet);
+  }
+
+  /**
+   * `decide` for inputs that repeat on every request (route authorization: a few principals times
+   * a few actions). The answer is remembered under `key`, which must identify the input exactly,
+   * until another bundle is swapped in or the external data changes; failures (`policy_*`) are
+   * never remembered. Only for entrypoints that depend on nothing but input and data (no time, no
+   * randomness, no I/O), where evaluating again is guaranteed to give the same answer.
+   */
+  decideCached(entrypoint: string, key: string, input: () => unknown): Decision {
+    const active = this.active;
+    if (this.memoFor !== active) {
+      this.memo.clear();
+      this.memoFor = active;
+    }
+    const memoKey = `${entrypoint} ${key}`;
+    const remembered = this.memo.get(memoKey);
+    if (remembered !== undefined) return remembered;
+    const decision = this.decide(entrypoint, input());
+    if (active !== null && !decision.reasons.some((r) => r.startsWith('policy_'))) {
+      if (this.memo.size >= MAX_MEMO_ENTRIES) this.memo.clear();
+      this.memo.set(memoKey, decision);
+    }
+    return decision;
   }
 
   /** Polls the bundle file and reloads when it changes (`opa build` rewrites it in place). */
@@ -138,6 +166,9 @@ export class PolicyEngine {
     };
   }
 }
+
+/** Bounds `decideCached` memory whatever callers put in keys (e.g. tenant ids from URLs). */
+const MAX_MEMO_ENTRIES = 4096;
 
 function deny(reason: string): Decision {
   return { allow: false, reasons: [reason] };

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { pino, type Logger } from 'pino';
 import type { SidecarConfig } from '../config/index.js';
-import { createApp, type SidecarServices } from '../http/index.js';
+import { createRequestHandler, type SidecarServices } from '../http/index.js';
 import { pkiPaths } from '../pki/index.js';
 import { buildServices, type ComponentOverrides } from './build-services.js';
 
@@ -18,6 +18,22 @@ export interface StartOptions {
   readonly drainTimeoutMs?: number;
   /** Component replacements (conformance tests build broken sidecars with them). */
   readonly overrides?: ComponentOverrides;
+  /** Longest time a client may take to send a whole request (headers and body); default 30 s. */
+  readonly requestTimeoutMs?: number;
+  /** Longest time a client may take for the TLS handshake and for the request headers; default 10 s. */
+  readonly headersTimeoutMs?: number;
+}
+
+/**
+ * A client that stalls mid-handshake, mid-headers or mid-body must not hold a connection for
+ * Node's defaults (120 s handshake, 5 min request); Node answers 408 and closes the socket.
+ */
+function clientTimeouts(options: StartOptions) {
+  const requestTimeout = options.requestTimeoutMs ?? 30_000;
+  const headersTimeout = Math.min(options.headersTimeoutMs ?? 10_000, requestTimeout);
+  // Node checks these deadlines on an interval (30 s by default); check often enough to keep them.
+  const connectionsCheckingInterval = Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4)));
+  return { requestTimeout, headersTimeout, connectionsCheckingInterval };
 }
 
 export interface RunningSidecar {
@@ -56,7 +72,8 @@ export async function startSidecar(config: SidecarConfig, options: StartOptions 
     cert: readFileSync(pki.certificate('server', SERVER_CERT_ID)),
     ca: readFileSync(pki.caCert),
   });
-  const server: Server = createServer({ ...tlsMaterial(), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3' }, createApp(services));
+  const timeouts = clientTimeouts(options);
+  const server: Server = createServer({ ...tlsMaterial(), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3', ...timeouts, handshakeTimeout: timeouts.headersTimeout }, createRequestHandler(services));
   // Renewed server certificates are picked up for new handshakes without a restart.
   const serverCertFile = pki.certificate('server', SERVER_CERT_ID);
   watchFile(serverCertFile, { interval }, () => {
@@ -76,7 +93,7 @@ export async function startSidecar(config: SidecarConfig, options: StartOptions 
     });
   });
   const port = (server.address() as AddressInfo).port;
-  const unixServer = config.listen.unixSocket ? await listenOnUnixSocket(config.listen.unixSocket, createApp(services, 'unix')) : null;
+  const unixServer = config.listen.unixSocket ? await listenOnUnixSocket(config.listen.unixSocket, createRequestHandler(services, 'unix'), timeouts) : null;
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
   const url = `https://${host}:${port}`;
   logger.info({ url, trustDomain: config.trustDomain, ...(unixServer ? { unixSocket: config.listen.unixSocket } : {}) }, 'tenantguard listening');
@@ -107,9 +124,9 @@ export async function startSidecar(config: SidecarConfig, options: StartOptions 
  * The co-located worker's fast path: plain HTTP on a Unix socket, no TLS handshake. The socket is
  * created 0600, so only the sidecar's own user (the worker runs as it) can connect.
  */
-async function listenOnUnixSocket(path: string, app: ReturnType<typeof createApp>): Promise<PlainServer> {
+async function listenOnUnixSocket(path: string, app: ReturnType<typeof createRequestHandler>, timeouts: ReturnType<typeof clientTimeouts>): Promise<PlainServer> {
   rmSync(path, { force: true }); // a stale socket from a killed process would block listen()
-  const server = createPlainServer(app);
+  const server = createPlainServer(timeouts, app);
   const previous = process.umask(0o177);
   try {
     await new Promise<void>((resolveListen, rejectListen) => {

@@ -1,0 +1,207 @@
+/**
+ * Renders one `npm run bench` run as Markdown (bench/results/latest.md): tenantguard beside OPA
+ * with ratios, the fixed-rate sweep, the issue's targets (held or not), the profile, and the
+ * in-process micro-benchmarks.
+ */
+import type { BenchResult } from './report.js';
+import type { LevelResult, ServerBenchResult, SystemResult } from './sidecar-vs-opa.js';
+import { TARGET_CALLS_PER_SEC } from './sidecar-vs-opa.js';
+
+const int = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en') : '—');
+const ms = (n: number): string => (Number.isFinite(n) ? (n >= 100 ? n.toFixed(0) : n.toFixed(2)) : '—');
+const ratio = (a: number, b: number): string => (b > 0 && Number.isFinite(a) ? (a / b).toFixed(2) : '—');
+
+function levelAt(system: SystemResult | undefined, callsPerSec: number): LevelResult | undefined {
+  return system?.levels.find((l) => l.offeredCallsPerSec === callsPerSec);
+}
+
+function latencyCell(level: LevelResult | undefined, pick: (l: LevelResult) => number): string {
+  if (!level) return 'not run (saturated below)';
+  return `${ms(pick(level))}${level.sustained ? '' : ' (not sustained)'}`;
+}
+
+export interface TargetCheck {
+  readonly target: string;
+  readonly holds: boolean;
+  readonly measured: string;
+}
+
+export function checkTargets(server: ServerBenchResult): TargetCheck[] {
+  const mtls = server.systems.find((s) => s.system === 'tenantguard-mtls');
+  const unix = server.systems.find((s) => s.system === 'tenantguard-unix');
+  const opa = server.systems.find((s) => s.system === 'opa-rest');
+  const half = TARGET_CALLS_PER_SEC / 2;
+  const checks: TargetCheck[] = [];
+  if (mtls) {
+    const sustained = mtls.maxSustainedCallsPerSec;
+    checks.push({
+      target: `≥ ${int(TARGET_CALLS_PER_SEC)} calls/s of 16 blocks (${int(TARGET_CALLS_PER_SEC * 16)} block decisions/s) over mTLS + policy + durable audit`,
+      holds: sustained >= TARGET_CALLS_PER_SEC || mtls.peak.callsPerSec >= TARGET_CALLS_PER_SEC,
+      measured: `peak ${int(mtls.peak.callsPerSec)} calls/s (${int(mtls.peak.blockDecisionsPerSec)} block decisions/s); highest sustained fixed rate ${int(sustained)} calls/s`,
+    });
+    const at = levelAt(mtls, half);
+    checks.push({
+      target: `cycle p99 < 5 ms at ${int(half)} calls/s over mTLS`,
+      holds: at !== undefined && at.sustained && at.cycleLatencyMs.p99 < 5,
+      measured: at ? `cycle p99 ${ms(at.cycleLatencyMs.p99)} ms, per-call p99 ${ms(at.callLatencyMs.p99)} ms${at.sustained ? '' : ' (level not sustained)'}` : 'level not reached',
+    });
+  }
+  if (opa) {
+    for (const tg of [mtls, unix]) {
+      if (!tg) continue;
+      const peak = tg.peak.callsPerSec / opa.peak.callsPerSec;
+      const sustained = opa.maxSustainedCallsPerSec > 0 ? tg.maxSustainedCallsPerSec / opa.maxSustainedCallsPerSec : NaN;
+      checks.push({
+        target: `throughput ratio ${tg.system} / opa-rest ≥ 1.0 for the same cycle`,
+        holds: peak >= 1 && !(sustained < 1),
+        measured: `peak ${peak.toFixed(2)}; highest sustained ${Number.isFinite(sustained) ? sustained.toFixed(2) : '—'}`,
+      });
+    }
+  }
+  return checks;
+}
+
+function serverSection(server: ServerBenchResult): string[] {
+  const out: string[] = [];
+  const by = (name: string): SystemResult | undefined => server.systems.find((s) => s.system === name);
+  const mtls = by('tenantguard-mtls');
+  const unix = by('tenantguard-unix');
+  const opa = by('opa-rest');
+  const settings = server.settings as { levelWarmupMs: number; levelMeasureMs: number; connectionsPerSystem: number; peakConcurrencyCycles: number };
+  out.push('## tenantguard vs OPA sidecar: allocate + access + free, 16 blocks per call');
+  out.push('');
+  out.push('| system | transport | what one cycle does |');
+  out.push('|---|---|---|');
+  for (const s of server.systems) out.push(`| ${s.system} | ${s.transport} | ${s.does} |`);
+  out.push('');
+  out.push(
+    `Every system runs in its own process on 127.0.0.1; the load generator (this process) holds ${settings.connectionsPerSystem} keep-alive ` +
+      `connections per system. Fixed-rate levels: ${settings.levelWarmupMs / 1000} s unmeasured + ${settings.levelMeasureMs / 1000} s measured; ` +
+      'latency is measured from each cycle\'s scheduled send time (no coordinated omission). "Peak" is a closed loop with ' +
+      `${settings.peakConcurrencyCycles} cycles in flight. A call decides 16 blocks, so block decisions/s = 16 × calls/s.`,
+  );
+  out.push('');
+  const cols = [mtls, unix, opa];
+  const cell = (s: SystemResult | undefined, f: (s: SystemResult) => string): string => (s ? f(s) : '—');
+  out.push('| | tenantguard mTLS | tenantguard Unix socket | OPA REST | mTLS / OPA | Unix / OPA |');
+  out.push('|---|---|---|---|---|---|');
+  const row = (label: string, f: (s: SystemResult) => number, fmt: (n: number) => string = int, ratios = true): void => {
+    const v = cols.map((s) => (s ? f(s) : NaN));
+    out.push(`| ${label} | ${cols.map((s, i) => cell(s, () => fmt(v[i]!))).join(' | ')} | ${ratios ? ratio(v[0]!, v[2]!) : ''} | ${ratios ? ratio(v[1]!, v[2]!) : ''} |`);
+  };
+  row('peak calls/s', (s) => s.peak.callsPerSec);
+  row('peak block decisions/s', (s) => s.peak.blockDecisionsPerSec);
+  row('highest fixed rate sustained, calls/s', (s) => s.maxSustainedCallsPerSec);
+  row('server CPU per call at peak, µs (all threads)', (s) => s.peak.serverCpuUsPerCall);
+  row('load generator CPU at peak, % of a core', (s) => s.peak.loadgenCpuPercent, int, false);
+  for (const rate of [1000, TARGET_CALLS_PER_SEC / 2, TARGET_CALLS_PER_SEC]) {
+    const v = cols.map((s) => levelAt(s, rate));
+    out.push(
+      `| cycle latency p50 / p99 / p99.9 at ${int(rate)} calls/s, ms | ${v
+        .map((l) => (l ? `${ms(l.cycleLatencyMs.p50)} / ${ms(l.cycleLatencyMs.p99)} / ${ms(l.cycleLatencyMs.p999)}${l.sustained ? '' : ' (not sustained)'}` : 'saturated below'))
+        .join(' | ')} | ${v[0] && v[2] ? ratio(v[0].cycleLatencyMs.p99, v[2].cycleLatencyMs.p99) : '—'} (p99) | ${v[1] && v[2] ? ratio(v[1].cycleLatencyMs.p99, v[2].cycleLatencyMs.p99) : '—'} (p99) |`,
+    );
+  }
+  out.push('');
+  out.push('### Fixed-rate sweep (each system until two levels in a row it cannot sustain)');
+  out.push('');
+  out.push('| offered calls/s | system | achieved calls/s | block decisions/s | cycle p50 ms | cycle p99 ms | cycle p99.9 ms | call p99 ms | server µs CPU/call | load gen % core | sustained |');
+  out.push('|---|---|---|---|---|---|---|---|---|---|---|');
+  const rates = [...new Set(server.systems.flatMap((s) => s.levels.map((l) => l.offeredCallsPerSec)))].sort((a, b) => a - b);
+  for (const rate of rates) {
+    for (const s of server.systems) {
+      const l = levelAt(s, rate);
+      if (!l) continue;
+      const status = l.sustained ? 'yes' : `no${l.dropped ? `, ${int(l.dropped)} dropped` : ''}${l.errors ? `, ${int(l.errors)} errors` : ''}${l.unfinished ? `, ${int(l.unfinished)} unfinished` : ''}${Math.max(l.backlogAtStart, l.backlogAtEnd) > Math.max(16, l.offeredCyclesPerSec / 4) ? `, ${int(l.backlogAtStart)} → ${int(l.backlogAtEnd)} cycles behind` : ''}`;
+      out.push(
+        `| ${int(rate)} | ${s.system} | ${int(l.achievedCallsPerSec)} | ${int(l.blockDecisionsPerSec)} | ${latencyCell(l, (x) => x.cycleLatencyMs.p50)} | ${ms(l.cycleLatencyMs.p99)} | ${ms(l.cycleLatencyMs.p999)} | ${ms(l.callLatencyMs.p99)} | ${int(l.serverCpuUsPerCall)} | ${int(l.loadgenCpuPercent)} | ${status} |`,
+      );
+    }
+  }
+  out.push('');
+  if (server.batchScaling.length > 0) {
+    out.push('### Batching: the same cycle with more blocks per call (peak, closed loop)');
+    out.push('');
+    out.push('| blocks per call | tenantguard mTLS calls/s (block decisions/s) | tenantguard Unix calls/s (block decisions/s) | OPA REST calls/s (block decisions/s) | mTLS / OPA |');
+    out.push('|---|---|---|---|---|');
+    const sizes = [16, ...new Set(server.batchScaling.map((b) => b.blocksPerCall))];
+    for (const size of sizes) {
+      const at = (name: string): { calls: number; decisions: number } | undefined => {
+        if (size === 16) {
+          const sys = by(name);
+          return sys ? { calls: sys.peak.callsPerSec, decisions: sys.peak.blockDecisionsPerSec } : undefined;
+        }
+        const b = server.batchScaling.find((x) => x.system === name && x.blocksPerCall === size);
+        return b ? { calls: b.callsPerSec, decisions: b.blockDecisionsPerSec } : undefined;
+      };
+      const cells = ['tenantguard-mtls', 'tenantguard-unix', 'opa-rest'].map(at);
+      out.push(`| ${size} | ${cells.map((c) => (c ? `${int(c.calls)} (${int(c.decisions)})` : '—')).join(' | ')} | ${cells[0] && cells[2] ? ratio(cells[0].calls, cells[2].calls) : '—'} |`);
+    }
+    out.push('');
+  }
+  out.push('### Targets');
+  out.push('');
+  out.push('| target | holds | measured |');
+  out.push('|---|---|---|');
+  for (const c of checkTargets(server)) out.push(`| ${c.target} | ${c.holds ? 'yes' : '**no**'} | ${c.measured} |`);
+  out.push('');
+  if (server.profile) {
+    const p = server.profile;
+    out.push(`### Profile: tenantguard over mTLS at ${int(p.offeredCallsPerSec)} calls/s offered (\`node --cpu-prof\`)`);
+    out.push('');
+    out.push(
+      `Achieved ${int(p.achievedCallsPerSec)} calls/s; ${int(p.serverCpuUsPerCall)} µs of sidecar CPU per call (all threads); main thread busy ${p.busyPercent}% of the ${int(p.totalMs)} ms ` +
+        'fixed-rate window (start-up, warm-up and shutdown left out). Self time, share of all samples in the window:',
+    );
+    out.push('');
+    out.push('| by area | % | by function | % |');
+    out.push('|---|---|---|---|');
+    for (let i = 0; i < 15; i++) {
+      const a = p.byArea[i];
+      const f = p.topFunctions[i];
+      if (!a && !f) break;
+      out.push(`| ${a ? a.name : ''} | ${a ? a.percent.toFixed(1) : ''} | ${f ? `\`${f.name}\`` : ''} | ${f ? f.percent.toFixed(1) : ''} |`);
+    }
+    out.push('');
+  }
+  return out;
+}
+
+function microSection(micro: readonly BenchResult[]): string[] {
+  const out: string[] = ['## In-process', ''];
+  const table = (title: string, header: string, rows: BenchResult[], fmt: (r: BenchResult) => string): void => {
+    if (rows.length === 0) return;
+    out.push(`### ${title}`, '', header, header.replace(/[^|]+/g, '---'));
+    for (const r of rows) out.push(fmt(r));
+    out.push('');
+  };
+  table('Policy evaluation (one `PolicyEngine.decide`)', '| decision | µs per batch | µs per operation |', micro.filter((r) => r.unit === 'us/decision'), (r) => `| ${r.name} | ${r.value.toFixed(1)} | ${Number(r.extra?.['usPerOperation'] ?? NaN).toFixed(3)} |`);
+  table('Ledger cost per block', '| ledger | ns per block (allocate + free) |', micro.filter((r) => r.name.startsWith('ledger')), (r) => `| ${r.name} | ${r.value.toFixed(0)} |`);
+  table('Durable audit appends (group commit, fdatasync)', '| writers | records/s | records per fsync |', micro.filter((r) => r.name.startsWith('audit')), (r) => `| ${r.name} | ${int(r.value)} | ${String(r.extra?.['recordsPerFsync'] ?? '')} |`);
+  table(
+    'Offload seal/open beside raw AES-256-GCM',
+    '| operation | GB/s | raw AES-256-GCM GB/s | ratio |',
+    micro.filter((r) => r.name.startsWith('offload')),
+    (r) => `| ${r.name} | ${r.value.toFixed(2)} | ${String(r.extra?.['rawGBps'] ?? '')} | ${String(r.extra?.['ratio'] ?? '')} |`,
+  );
+  return out;
+}
+
+export function renderMarkdown(run: { machine: Record<string, string | number>; server: ServerBenchResult | null; micro: readonly BenchResult[] }): string {
+  const m = run.machine;
+  const out: string[] = [
+    '# Benchmark results (generated by `npm run bench`)',
+    '',
+    `Machine: ${m['cpus']} cores (${m['cpuModel']}), ${m['memoryGiB']} GiB, ${m['kernel']}; Node ${m['node']}; OPA ${m['opa'] ?? 'unknown'}; ` +
+      `load average (1 min) ${m['loadAverage1m']} at start, ${m['loadAverageEnd1m'] ?? '?'} at end; ` +
+      `CPU pressure (share of the last 10 s with a runnable task waiting for a CPU) ${m['cpuPressureStart'] ?? '?'}% at start, ${m['cpuPressureEnd'] ?? '?'}% at end; ${m['date']}. ` +
+      'Load generator and servers share this machine.',
+    '',
+    `Disk under the audit log: one durable append (700 bytes, O_DSYNC) takes p50 ${m['durableAppendP50Ms'] ?? '?'} ms, p99 ${m['durableAppendP99Ms'] ?? '?'} ms, ` +
+      `p99.9 ${m['durableAppendP999Ms'] ?? '?'} ms. A tenantguard cycle is three calls in a row, each answered after its record is durable: no cycle is faster than three of these.`,
+    '',
+  ];
+  if (run.server) out.push(...serverSection(run.server));
+  out.push(...microSection(run.micro));
+  return `${out.join('\n')}\n`;
+}
