@@ -37,14 +37,18 @@ const url = await new Promise<string>((resolve) => {
 });
 const agent = new Agent({ keepAlive: true, maxSockets: 64, ca: readFileSync(setup.files.ca), cert: readFileSync(setup.files.worker.cert), key: readFileSync(setup.files.worker.key) });
 
-function call(method: string, path: string, body?: unknown, raw?: Buffer, headers: Record<string, string> = {}): Promise<number> {
+/** Status of one call, 0 for a connection error (a keep-alive socket closed as idle just as it was reused is retried once). */
+function call(method: string, path: string, body?: unknown, raw?: Buffer, headers: Record<string, string> = {}, retried = false): Promise<number> {
   const payload = raw ?? (body === undefined ? undefined : Buffer.from(JSON.stringify(body)));
   return new Promise((resolve) => {
     const req = request(new URL(path, url), { method, agent, servername: 'localhost', headers: { ...headers, ...(payload ? { 'content-type': raw ? 'application/octet-stream' : 'application/json', 'content-length': String(payload.length) } : {}) } }, (res) => {
       res.resume();
       res.on('end', () => resolve(res.statusCode ?? 0));
     });
-    req.on('error', () => resolve(0));
+    req.on('error', (error: NodeJS.ErrnoException) => {
+      if (!retried && req.reusedSocket && error.code === 'ECONNRESET') void call(method, path, body, raw, headers, true).then(resolve);
+      else resolve(0);
+    });
     if (payload) req.write(payload);
     req.end();
   });
