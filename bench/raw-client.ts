@@ -25,6 +25,8 @@ interface Pending {
 }
 
 const HEADER_END = Buffer.from('\r\n\r\n');
+/** A request without an answer this long fails (and its connection is dropped): runs stay bounded. */
+const REQUEST_TIMEOUT_MS = 30_000;
 
 /** Parses one complete response at the start of `buf`; null while more bytes are needed. */
 function parseResponse(buf: Buffer): { response: JsonResponse; used: number } | null {
@@ -65,6 +67,7 @@ class Connection {
   private buffer: Buffer = Buffer.alloc(0);
   private current: Pending | null = null;
   private closed = false;
+  private timer: NodeJS.Timeout | undefined;
   connected = false;
   readonly ready: Promise<void>;
 
@@ -91,8 +94,13 @@ class Connection {
     return this.current !== null;
   }
 
+  get usable(): boolean {
+    return !this.closed && !this.socket.destroyed;
+  }
+
   send(pending: Pending): void {
     this.current = pending;
+    this.timer = setTimeout(() => this.fail(new Error(`no response within ${REQUEST_TIMEOUT_MS} ms`)), REQUEST_TIMEOUT_MS);
     this.socket.write(pending.body === undefined ? pending.head : pending.head + pending.body);
   }
 
@@ -100,24 +108,34 @@ class Connection {
     this.buffer = this.buffer.length === 0 ? chunk : Buffer.concat([this.buffer, chunk]);
     const parsed = parseResponse(this.buffer);
     if (parsed === null) return;
-    this.buffer = parsed.used === this.buffer.length ? Buffer.alloc(0) : this.buffer.subarray(parsed.used);
     const done = this.current;
+    if (done === null) {
+      // A response nobody asked for (e.g. a server's 408 on an idle connection before it closes
+      // it): this connection is finished; never hand it out again.
+      this.fail(new Error('unsolicited response'));
+      return;
+    }
+    this.buffer = parsed.used === this.buffer.length ? Buffer.alloc(0) : this.buffer.subarray(parsed.used);
     this.current = null;
-    done?.resolve(parsed.response);
+    clearTimeout(this.timer);
+    done.resolve(parsed.response);
     if (!this.closed) this.onIdle(this);
   }
 
   private fail(error: Error): void {
     if (this.closed) return;
     this.closed = true;
+    clearTimeout(this.timer);
     const pending = this.current;
     this.current = null;
+    this.socket.destroy();
     this.onGone(this);
     pending?.reject(error);
   }
 
   close(): void {
     this.closed = true;
+    clearTimeout(this.timer);
     const pending = this.current;
     this.current = null;
     this.socket.destroy();
@@ -131,7 +149,7 @@ export function createRawClient(name: string, transport: RawTransport, connectio
       ? { ca: readFileSync(transport.ca), cert: readFileSync(transport.cert), key: readFileSync(transport.key), servername: 'localhost', minVersion: 'TLSv1.3' as const }
       : null;
   const hostHeader = transport.kind === 'unix' ? 'localhost' : `${transport.host}:${transport.port}`;
-  const idle: Connection[] = [];
+  const idle = new Set<Connection>();
   const all = new Set<Connection>();
   const queue: Pending[] = [];
   let queueHead = 0;
@@ -146,7 +164,15 @@ export function createRawClient(name: string, transport: RawTransport, connectio
         queueHead = 0;
       }
       conn.send(next);
-    } else idle.push(conn);
+    } else idle.add(conn);
+  };
+  /** An idle connection that is still open, if any (a closed one is dropped, never reused). */
+  const takeIdle = (): Connection | undefined => {
+    for (const conn of idle) {
+      idle.delete(conn);
+      if (conn.usable) return conn;
+    }
+    return undefined;
   };
   const open = (): void => {
     const socket =
@@ -157,8 +183,7 @@ export function createRawClient(name: string, transport: RawTransport, connectio
           : netConnect(transport.port, transport.host);
     const conn = new Connection(socket, tls !== null, dispatch, (gone) => {
       all.delete(gone);
-      const at = idle.indexOf(gone);
-      if (at >= 0) idle.splice(at, 1);
+      idle.delete(gone);
       if (!gone.connected) {
         // The server cannot be reached: fail what waits instead of reconnecting in a loop.
         for (let i = queueHead; i < queue.length; i++) queue[i]?.reject(new Error(`${name}: cannot connect`));
@@ -183,7 +208,7 @@ export function createRawClient(name: string, transport: RawTransport, connectio
           ? `${method} ${path} HTTP/1.1\r\nHost: ${hostHeader}\r\nAccept: application/json\r\n\r\n`
           : `${method} ${path} HTTP/1.1\r\nHost: ${hostHeader}\r\nAccept: application/json\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`;
       const pending: Pending = { head, body, resolve, reject };
-      const conn = idle.pop();
+      const conn = takeIdle();
       if (conn !== undefined) return conn.send(pending);
       queue.push(pending);
       if (all.size < connections) open();

@@ -23,6 +23,12 @@ import { runServerBench, type ServerBenchResult } from './sidecar-vs-opa.js';
 import { opaVersion } from './targets.js';
 
 const started = Date.now();
+// A run must end by itself: if anything stalls, give up (children are killed on exit, targets.ts).
+const WATCHDOG_MINUTES = Number(process.env['BENCH_WATCHDOG_MINUTES'] ?? 15);
+setTimeout(() => {
+  console.error(`bench: still running after ${WATCHDOG_MINUTES} minutes; aborting`);
+  process.exit(2);
+}, WATCHDOG_MINUTES * 60_000).unref();
 const atStart = pressure();
 const machine = machineNote({ opa: opaVersion(), cpuPressureStart: atStart.cpuSome10s ?? 'n/a', ioPressureStart: atStart.ioSome10s ?? 'n/a' });
 const disk = await measureDurableAppend();

@@ -20,6 +20,17 @@ import { registryData } from '../src/sidecar/registry-data.js';
 
 export const OPA_BIN = join(PROJECT_ROOT, '.tools/bin/opa');
 
+/** Every child still running; killed if this process exits early (a failed or aborted run). */
+const running = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of running) child.kill('SIGKILL');
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => process.exit(130));
+function track(child: ChildProcess): void {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+}
+
 /** Tenants the load is spread over (standard tier, quota raised so the load never hits it). */
 export const BENCH_TENANTS = ['bench-a', 'bench-b', 'bench-c', 'bench-d'] as const;
 /** Shared pool large enough for every in-flight cycle (16 blocks each) of the highest load. */
@@ -93,6 +104,7 @@ export async function spawnTenantguard(setup: TenantguardSetup, options: { cpuPr
     env: { ...process.env, TENANTGUARD_LOG_LEVEL: 'info' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  track(child);
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
@@ -149,6 +161,7 @@ export async function spawnOpa(data: Record<string, unknown>, env: NodeJS.Proces
     ['run', '--server', '--addr', `127.0.0.1:${port}`, '--log-level', 'error', '--log-level-request', 'error', '--skip-version-check', ...regoFiles, join(dir, 'data.json')],
     { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'] },
   );
+  track(child);
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr = (stderr + d.toString()).slice(-4000)));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
