@@ -5,6 +5,9 @@
  */
 import type { BenchResult } from './report.js';
 import type { LevelResult, ServerBenchResult, SystemResult } from './sidecar-vs-opa.js';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PROJECT_ROOT } from '../src/project-root.js';
 import { TARGET_CALLS_PER_SEC } from './sidecar-vs-opa.js';
 
 const int = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en') : '—');
@@ -13,6 +16,12 @@ const ratio = (a: number, b: number): string => (b > 0 && Number.isFinite(a) ? (
 
 function levelAt(system: SystemResult | undefined, callsPerSec: number): LevelResult | undefined {
   return system?.levels.find((l) => l.offeredCallsPerSec === callsPerSec);
+}
+
+/** p99 ratio, only where both levels were sustained (an overloaded level's latency is its queue). */
+function latencyRatio(a: LevelResult | undefined, b: LevelResult | undefined): string {
+  if (!a || !b || !a.sustained || !b.sustained) return '—';
+  return `${ratio(a.cycleLatencyMs.p99, b.cycleLatencyMs.p99)} (p99)`;
 }
 
 function latencyCell(level: LevelResult | undefined, pick: (l: LevelResult) => number): string {
@@ -37,7 +46,11 @@ export function checkTargets(server: ServerBenchResult): TargetCheck[] {
     checks.push({
       target: `≥ ${int(TARGET_CALLS_PER_SEC)} calls/s of 16 blocks (${int(TARGET_CALLS_PER_SEC * 16)} block decisions/s) over mTLS + policy + durable audit`,
       holds: sustained >= TARGET_CALLS_PER_SEC || mtls.peak.callsPerSec >= TARGET_CALLS_PER_SEC,
-      measured: `peak ${int(mtls.peak.callsPerSec)} calls/s (${int(mtls.peak.blockDecisionsPerSec)} block decisions/s); highest sustained fixed rate ${int(sustained)} calls/s`,
+      measured:
+        `peak ${int(mtls.peak.callsPerSec)} calls/s (${int(mtls.peak.blockDecisionsPerSec)} block decisions/s); highest sustained fixed rate ${int(sustained)} calls/s` +
+        (server.profile
+          ? `; profile run (fresh sidecar, mTLS only, under the profiler) at ${int(server.profile.offeredCallsPerSec)} offered: ${int(server.profile.achievedCallsPerSec)} achieved, ${server.profile.sustained ? 'sustained' : 'not sustained'}`
+          : ''),
     });
     const at = levelAt(mtls, half);
     checks.push({
@@ -99,7 +112,7 @@ function serverSection(server: ServerBenchResult): string[] {
     out.push(
       `| cycle latency p50 / p99 / p99.9 at ${int(rate)} calls/s, ms | ${v
         .map((l) => (l ? `${ms(l.cycleLatencyMs.p50)} / ${ms(l.cycleLatencyMs.p99)} / ${ms(l.cycleLatencyMs.p999)}${l.sustained ? '' : ' (not sustained)'}` : 'saturated below'))
-        .join(' | ')} | ${v[0] && v[2] ? ratio(v[0].cycleLatencyMs.p99, v[2].cycleLatencyMs.p99) : '—'} (p99) | ${v[1] && v[2] ? ratio(v[1].cycleLatencyMs.p99, v[2].cycleLatencyMs.p99) : '—'} (p99) |`,
+        .join(' | ')} | ${latencyRatio(v[0], v[2])} | ${latencyRatio(v[1], v[2])} |`,
     );
   }
   out.push('');
@@ -150,7 +163,10 @@ function serverSection(server: ServerBenchResult): string[] {
     out.push(`### Profile: tenantguard over mTLS at ${int(p.offeredCallsPerSec)} calls/s offered (\`node --cpu-prof\`)`);
     out.push('');
     out.push(
-      `Achieved ${int(p.achievedCallsPerSec)} calls/s; ${int(p.serverCpuUsPerCall)} µs of sidecar CPU per call (all threads); main thread busy ${p.busyPercent}% of the ${int(p.totalMs)} ms ` +
+      `A fresh sidecar, mTLS traffic only: achieved ${int(p.achievedCallsPerSec)} calls/s` +
+        (p.cycleLatencyMs ? ` (${p.sustained ? 'sustained' : 'not sustained'}; cycle p50 ${ms(p.cycleLatencyMs.p50)} ms, p99 ${ms(p.cycleLatencyMs.p99)} ms)` : '') +
+        '; ' +
+        `${int(p.serverCpuUsPerCall)} µs of sidecar CPU per call (all threads); main thread busy ${p.busyPercent}% of the ${int(p.totalMs)} ms ` +
         'fixed-rate window (start-up, warm-up and shutdown left out). Self time, share of all samples in the window:',
     );
     out.push('');
@@ -177,7 +193,7 @@ function microSection(micro: readonly BenchResult[]): string[] {
   };
   table('Policy evaluation (one `PolicyEngine.decide`)', '| decision | µs per batch | µs per operation |', micro.filter((r) => r.unit === 'us/decision'), (r) => `| ${r.name} | ${r.value.toFixed(1)} | ${Number(r.extra?.['usPerOperation'] ?? NaN).toFixed(3)} |`);
   table('Ledger cost per block', '| ledger | ns per block (allocate + free) |', micro.filter((r) => r.name.startsWith('ledger')), (r) => `| ${r.name} | ${r.value.toFixed(0)} |`);
-  table('Durable audit appends (group commit, fdatasync)', '| writers | records/s | records per fsync |', micro.filter((r) => r.name.startsWith('audit')), (r) => `| ${r.name} | ${int(r.value)} | ${String(r.extra?.['recordsPerFsync'] ?? '')} |`);
+  table('Durable audit appends (group commit, one O_DSYNC write per commit)', '| writers | records/s | records per commit |', micro.filter((r) => r.name.startsWith('audit')), (r) => `| ${r.name} | ${int(r.value)} | ${String(r.extra?.['recordsPerFsync'] ?? '')} |`);
   table(
     'Offload seal/open beside raw AES-256-GCM',
     '| operation | GB/s | raw AES-256-GCM GB/s | ratio |',
@@ -204,4 +220,13 @@ export function renderMarkdown(run: { machine: Record<string, string | number>; 
   if (run.server) out.push(...serverSection(run.server));
   out.push(...microSection(run.micro));
   return `${out.join('\n')}\n`;
+}
+
+/** Re-renders a results file: node dist/bench/markdown.js [bench/results/<file>.json] (default latest). */
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const file = process.argv[2] ?? join(PROJECT_ROOT, 'bench/results/latest.json');
+  const run = JSON.parse(readFileSync(file, 'utf8')) as Parameters<typeof renderMarkdown>[0];
+  const out = process.argv[3] ?? join(PROJECT_ROOT, 'bench/results/latest.md');
+  writeFileSync(out, renderMarkdown(run));
+  console.log(`rendered ${file} to ${out}`);
 }

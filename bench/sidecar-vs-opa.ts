@@ -91,7 +91,15 @@ export interface ServerBenchResult {
   readonly settings: Record<string, unknown>;
   readonly systems: readonly SystemResult[];
   readonly batchScaling: readonly BatchScaling[];
-  readonly profile: (ProfileSummary & { readonly offeredCallsPerSec: number; readonly achievedCallsPerSec: number; readonly serverCpuUsPerCall: number }) | null;
+  readonly profile:
+    | (ProfileSummary & {
+        readonly offeredCallsPerSec: number;
+        readonly achievedCallsPerSec: number;
+        readonly serverCpuUsPerCall: number;
+        readonly sustained: boolean;
+        readonly cycleLatencyMs: LatencySummary;
+      })
+    | null;
   readonly opaVersion: string;
 }
 
@@ -227,6 +235,8 @@ async function profileTenantguard(callsPerSec: number): Promise<ServerBenchResul
       offeredCallsPerSec: callsPerSec,
       achievedCallsPerSec: result.achieved * CALLS_PER_CYCLE,
       serverCpuUsPerCall: (1000 * serverCpuMs) / Math.max(1, calls),
+      sustained: result.sustained,
+      cycleLatencyMs: result.latencyMs,
     };
   } finally {
     client.close();
