@@ -99,3 +99,61 @@ export function opaCycle(client: JsonClient, quotaBlocks: number, calls: CallLat
     );
   };
 }
+
+/**
+ * The allocation path as a decoding worker drives it: a request's KV cache grows by 16 blocks per
+ * step (one allocate call each, `GROWTH_STEPS` of them, the steps of one request in sequence), then
+ * the request ends and all its blocks are freed in one call. Allocate calls dominate, so this is
+ * where "allocate calls/s" is measured; every call still takes the full path (authenticated,
+ * authorized, decided, applied, durable before the answer). Only allocate latencies go to `calls.sink`.
+ */
+export const GROWTH_STEPS = 8;
+
+export function tenantguardGrowth(client: JsonClient, calls: CallLatencies = { sink: null }): Cycle {
+  let n = 0;
+  return async (scheduledAt, measured) => {
+    const i = n++;
+    const tenant = BENCH_TENANTS[i % BENCH_TENANTS.length]!;
+    const ids: number[] = [];
+    const toScrub: number[] = [];
+    for (let step = 0; step < GROWTH_STEPS; step++) {
+      const from = step === 0 ? (scheduledAt ?? performance.now()) : performance.now();
+      const body = `{"tenant":"${tenant}","request_id":"grow-${i}","count":${BLOCKS_PER_CALL}}`;
+      const allocated = JSON.parse(expectOk(await timed(calls, measured, from, client.post('/v1/blocks/allocate', body)), 'allocate')) as {
+        blocks: Array<{ id: number; scrub: boolean }>;
+      };
+      for (const b of allocated.blocks) {
+        ids.push(b.id);
+        if (b.scrub) toScrub.push(b.id);
+      }
+    }
+    if (toScrub.length > 0) expectOk(await client.post('/v1/blocks/scrubbed', `{"blocks":[${toScrub.join(',')}]}`), 'scrubbed');
+    expectOk(await client.post('/v1/blocks/free', `{"tenant":"${tenant}","blocks":[${ids.join(',')}]}`), 'free');
+  };
+}
+
+/** The same request shape asked of OPA: `GROWTH_STEPS` allocate decisions, then one free decision. */
+export function opaGrowth(client: JsonClient, quotaBlocks: number, calls: CallLatencies = { sink: null }): Cycle {
+  let n = 0;
+  const path = '/v1/data/tenantguard/blocks/decision';
+  return async (scheduledAt, measured) => {
+    const i = n++;
+    const tenant = BENCH_TENANTS[i % BENCH_TENANTS.length]!;
+    const owned = (i * 7) % 512;
+    for (let step = 0; step < GROWTH_STEPS; step++) {
+      const from = step === 0 ? (scheduledAt ?? performance.now()) : performance.now();
+      const body = `{"input":{"principal":${PRINCIPAL},"action":"blocks.allocate","tenant":"${tenant}","resource":{"count":${BLOCKS_PER_CALL}},"facts":{"owned":${owned + step * BLOCKS_PER_CALL},"cached":0,"quota_blocks":${quotaBlocks},"pool":{"name":"shared"}}}}`;
+      const response = await timed(calls, measured, from, client.post(path, body));
+      opaAllow(expectOk(response, 'allocate'), 'allocate');
+    }
+    const first = (i * GROWTH_STEPS * BLOCKS_PER_CALL) % (1 << 20);
+    const list = Array.from({ length: GROWTH_STEPS * BLOCKS_PER_CALL }, (_, k) => first + k).join(',');
+    opaAllow(
+      expectOk(
+        await client.post(path, `{"input":{"principal":${PRINCIPAL},"action":"blocks.free","tenant":"${tenant}","resource":{"blocks":[${list}],"cache":false},"facts":{"foreign_blocks":[],"scrub_pending":[]}}}`),
+        'free',
+      ),
+      'free',
+    );
+  };
+}

@@ -7,7 +7,9 @@
  *  2. peak: closed loop, `PEAK_CONCURRENCY` cycles in flight, throughput only;
  *  3. sweep: fixed-rate levels (calls/s, the same for every system), latency measured from each
  *     cycle's scheduled send time; a system's sweep stops after two levels in a row it cannot
- *     sustain.
+ *     sustain;
+ *  4. the allocation path (cycles.ts, `tenantguardGrowth`): peak allocate calls/s and allocate-call
+ *     latency at fixed rates of half the target and the target.
  * Then a profile: a fresh tenantguard under `node --cpu-prof`, driven over mTLS at the target rate.
  *
  * Run: npm run build && node dist/bench/sidecar-vs-opa.js   (options: BENCH_QUICK=1 for short levels)
@@ -15,7 +17,7 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BLOCKS_PER_CALL, CALLS_PER_CYCLE, opaCycle, tenantguardCycle, type CallLatencies, type Cycle } from './cycles.js';
+import { BLOCKS_PER_CALL, CALLS_PER_CYCLE, GROWTH_STEPS, opaCycle, opaGrowth, tenantguardCycle, tenantguardGrowth, type CallLatencies, type Cycle } from './cycles.js';
 import { createJsonClient as createAgentClient, type JsonClient } from './http-client.js';
 import { createRawClient } from './raw-client.js';
 import { runClosedLoop, runFixedRate, Samples, type LatencySummary } from './loadgen.js';
@@ -38,6 +40,8 @@ const DRAIN_MS = 5000;
 /** The issue's targets: calls/s through mTLS + policy + durable audit, and p99 at half of it. */
 export const TARGET_CALLS_PER_SEC = 5000;
 const PROFILE_MS = QUICK ? 4000 : 8000;
+/** Allocation path (requests growing 16 blocks per allocate call): offered allocate calls/s. */
+export const GROWTH_LEVELS_ALLOCATE_PER_SEC = [TARGET_CALLS_PER_SEC / 2, TARGET_CALLS_PER_SEC];
 /** Larger batches measured at peak, besides the 16 of the main comparison. */
 export const BATCH_SIZES = [64, 256];
 /**
@@ -87,10 +91,26 @@ export interface BatchScaling {
   readonly serverCpuUsPerCall: number;
 }
 
+/** The allocation path (cycles.ts, `tenantguardGrowth`): allocate calls/s and allocate-call latency. */
+export interface GrowthResult {
+  readonly system: string;
+  readonly peak: { readonly allocateCallsPerSec: number; readonly blockDecisionsPerSec: number; readonly serverCpuUsPerCall: number; readonly errors: number };
+  readonly levels: ReadonlyArray<{
+    readonly offeredAllocateCallsPerSec: number;
+    readonly achievedAllocateCallsPerSec: number;
+    readonly allocateLatencyMs: LatencySummary;
+    readonly sustained: boolean;
+    readonly dropped: number;
+    readonly errors: number;
+    readonly firstError?: string;
+  }>;
+}
+
 export interface ServerBenchResult {
   readonly settings: Record<string, unknown>;
   readonly systems: readonly SystemResult[];
   readonly batchScaling: readonly BatchScaling[];
+  readonly growth: readonly GrowthResult[];
   readonly profile:
     | (ProfileSummary & {
         readonly offeredCallsPerSec: number;
@@ -124,6 +144,9 @@ interface System {
   readonly client: JsonClient;
   /** the same cycle with another batch size */
   readonly withBatch: (blocksPerCall: number) => Cycle;
+  /** the allocation path (requests growing by allocate calls) and its allocate-call latencies */
+  readonly growth: Cycle;
+  readonly growthCalls: CallLatencies;
 }
 
 async function measure<T>(pid: number | undefined, run: () => Promise<T>): Promise<{ result: T; serverCpuMs: number; loadgenCpuMs: number; wallMs: number }> {
@@ -199,6 +222,52 @@ async function runPeak(system: System, cycle: Cycle = system.cycle, blocksPerCal
   };
 }
 
+/** Calls in one growth request: the allocate steps and the final free. */
+const GROWTH_CALLS = GROWTH_STEPS + 1;
+
+async function runGrowth(system: System): Promise<GrowthResult> {
+  await primeConnections(system);
+  const { result, serverCpuMs, wallMs } = await measure(system.pid, () =>
+    runClosedLoop({ concurrency: PEAK_CONCURRENCY, warmupMs: 500, measureMs: PEAK_MS, op: () => system.growth() }),
+  );
+  const allocateCallsPerSec = result.throughput * GROWTH_STEPS;
+  const peak = {
+    allocateCallsPerSec,
+    blockDecisionsPerSec: allocateCallsPerSec * BLOCKS_PER_CALL,
+    serverCpuUsPerCall: (1000 * serverCpuMs) / Math.max(1, (result.throughput * GROWTH_CALLS * wallMs) / 1000),
+    errors: result.errors,
+  };
+  const levels: GrowthResult['levels'][number][] = [];
+  for (const allocatePerSec of GROWTH_LEVELS_ALLOCATE_PER_SEC) {
+    await primeConnections(system);
+    const sink = new Samples();
+    system.growthCalls.sink = sink;
+    const level = await runFixedRate({
+      rate: allocatePerSec / GROWTH_STEPS,
+      warmupMs: LEVEL_WARMUP_MS,
+      measureMs: LEVEL_MEASURE_MS,
+      maxOutstanding: MAX_OUTSTANDING_CYCLES,
+      drainMs: DRAIN_MS,
+      op: system.growth,
+    });
+    system.growthCalls.sink = null;
+    levels.push({
+      offeredAllocateCallsPerSec: allocatePerSec,
+      achievedAllocateCallsPerSec: level.achieved * GROWTH_STEPS,
+      allocateLatencyMs: sink.summary(),
+      sustained: level.sustained,
+      dropped: level.dropped,
+      errors: level.errors,
+      ...(level.firstError !== undefined ? { firstError: level.firstError } : {}),
+    });
+    const l = sink.summary();
+    log(
+      `  ${system.name.padEnd(18)} allocation path at ${allocatePerSec} allocate calls/s: achieved ${(level.achieved * GROWTH_STEPS).toFixed(0)}, allocate p50 ${l.p50.toFixed(2)} p99 ${l.p99.toFixed(2)} p99.9 ${l.p999.toFixed(2)} ms ${level.sustained ? 'ok' : `NOT SUSTAINED (dropped ${level.dropped}, errors ${level.errors})`}`,
+    );
+  }
+  return { system: system.name, peak, levels };
+}
+
 function log(line: string): void {
   process.stdout.write(`${line}\n`);
 }
@@ -269,14 +338,16 @@ export async function runServerBench(options: { profile?: boolean } = {}): Promi
       pid: number | undefined,
       client: JsonClient,
       make: (calls: CallLatencies, blocksPerCall?: number) => Cycle,
+      grow: (calls: CallLatencies) => Cycle,
     ): System => {
       const calls: CallLatencies = { sink: null };
-      return { name, transport, does, pid, cycle: make(calls), calls, client, withBatch: (blocks) => make({ sink: null }, blocks) };
+      const growthCalls: CallLatencies = { sink: null };
+      return { name, transport, does, pid, cycle: make(calls), calls, client, withBatch: (blocks) => make({ sink: null }, blocks), growth: grow(growthCalls), growthCalls };
     };
     const tgDoes = 'allocate 16 + access 16 + free 16: 3 calls, each authenticated, authorized (authz policy), decided (blocks policy), applied to the ledger and fsynced to the hash-chained audit log before the answer';
     const systems: System[] = [
-      system('tenantguard-mtls', 'HTTPS, TLS 1.3, client certificate (SPIFFE worker)', tgDoes, tg.child.pid, mtls, (calls, blocks) => tenantguardCycle(mtls, calls, blocks)),
-      system('tenantguard-unix', 'HTTP on the worker Unix socket (0600)', tgDoes, tg.child.pid, unix, (calls, blocks) => tenantguardCycle(unix, calls, blocks)),
+      system('tenantguard-mtls', 'HTTPS, TLS 1.3, client certificate (SPIFFE worker)', tgDoes, tg.child.pid, mtls, (calls, blocks) => tenantguardCycle(mtls, calls, blocks), (calls) => tenantguardGrowth(mtls, calls)),
+      system('tenantguard-unix', 'HTTP on the worker Unix socket (0600)', tgDoes, tg.child.pid, unix, (calls, blocks) => tenantguardCycle(unix, calls, blocks), (calls) => tenantguardGrowth(unix, calls)),
       system(
         'opa-rest',
         'HTTP (no TLS) to opa run --server',
@@ -284,6 +355,7 @@ export async function runServerBench(options: { profile?: boolean } = {}): Promi
         opa.child.pid,
         rest,
         (calls, blocks) => opaCycle(rest, quotaBlocks, calls, blocks),
+        (calls) => opaGrowth(rest, quotaBlocks, calls),
       ),
     ];
 
@@ -331,6 +403,15 @@ export async function runServerBench(options: { profile?: boolean } = {}): Promi
       }
     }
 
+    // The allocation path, for every system still usable.
+    const growth: GrowthResult[] = [];
+    for (const s of systems) {
+      if (done.has(s.name) && levels.get(s.name)!.at(-1)!.unfinished > 0) continue;
+      const g = await runGrowth(s);
+      growth.push(g);
+      log(`  ${s.name.padEnd(18)} allocation path peak: ${g.peak.allocateCallsPerSec.toFixed(0)} allocate calls/s = ${g.peak.blockDecisionsPerSec.toFixed(0)} block decisions/s`);
+    }
+
     const results: SystemResult[] = systems.map((s) => {
       const own = levels.get(s.name)!;
       return {
@@ -360,6 +441,7 @@ export async function runServerBench(options: { profile?: boolean } = {}): Promi
         connectionsPerSystem: CONNECTIONS,
         blocksPerCall: BLOCKS_PER_CALL,
         callsPerCycle: CALLS_PER_CYCLE,
+        growthAllocateStepsPerRequest: GROWTH_STEPS,
         maxOutstandingCycles: MAX_OUTSTANDING_CYCLES,
         cores: cpus().length,
         quick: QUICK,
@@ -367,6 +449,7 @@ export async function runServerBench(options: { profile?: boolean } = {}): Promi
       },
       systems: results,
       batchScaling,
+      growth,
       profile,
       opaVersion: opa.version,
     };

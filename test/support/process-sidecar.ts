@@ -49,24 +49,22 @@ export async function spawnSidecar(configFile: string): Promise<SidecarProcess> 
 /** A keep-alive mTLS client for one certificate, the way a co-located worker would hold it. */
 export function mtlsClient(setup: InitResult, credential: { cert: string; key: string }) {
   const agent = new Agent({ keepAlive: true, maxSockets: 16, ca: readFileSync(setup.files.ca), cert: readFileSync(credential.cert), key: readFileSync(credential.key) });
-  const call = (baseUrl: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> => {
-    const payload = body === undefined ? undefined : JSON.stringify(body);
-    return new Promise((resolve, reject) => {
-      const req = request(new URL(path, baseUrl), {
-        method,
-        agent,
-        servername: 'localhost',
-        headers: payload ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {},
-      }, (res) => {
+  /** Raw bytes in and out (offload); a Buffer body is sent as application/octet-stream. */
+  const raw = (baseUrl: string, method: string, path: string, body?: Buffer | string, headers: Record<string, string> = {}): Promise<{ status: number; bytes: Buffer }> =>
+    new Promise((resolve, reject) => {
+      const type = body === undefined ? {} : { 'content-type': typeof body === 'string' ? 'application/json' : 'application/octet-stream', 'content-length': String(Buffer.byteLength(body)) };
+      const req = request(new URL(path, baseUrl), { method, agent, servername: 'localhost', headers: { ...headers, ...type } }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString() || 'null') as unknown }));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes: Buffer.concat(chunks) }));
         res.on('error', reject);
       });
       req.on('error', reject);
-      if (payload) req.write(payload);
-      req.end();
+      req.end(body);
     });
+  const call = async (baseUrl: string, method: string, path: string, body?: unknown): Promise<{ status: number; body: unknown }> => {
+    const res = await raw(baseUrl, method, path, body === undefined ? undefined : JSON.stringify(body));
+    return { status: res.status, body: JSON.parse(res.bytes.toString() || 'null') as unknown };
   };
-  return { call, close: () => agent.destroy() };
+  return { call, raw, close: () => agent.destroy() };
 }
