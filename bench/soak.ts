@@ -13,7 +13,7 @@
  */
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -179,6 +179,8 @@ if (heapSnapshots) {
 }
 child.kill('SIGTERM');
 agent.destroy();
+if (child.exitCode === null && child.signalCode === null) await new Promise((r) => child.once('exit', r));
+if (!heapSnapshots) rmSync(dir, { recursive: true, force: true }); // the audit log alone grows by ~50 MiB a minute
 
 // RSS saw-tooths with garbage collection by ±15%, so one sample at each end says little about a
 // trend: growth compares the mean of the second fifth of the run (just after warm-up, the first

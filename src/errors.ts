@@ -58,6 +58,7 @@ export const Errors = {
   CONFIG_INVALID: { code: 'TG_ERR_CONFIG_INVALID', status: 400, message: 'configuration is invalid' },
   BUNDLE_INVALID: { code: 'TG_ERR_BUNDLE_INVALID', status: 400, message: 'policy bundle is invalid' },
   PKI_EXISTS: { code: 'TG_ERR_PKI_EXISTS', status: 409, message: 'a CA already exists in this directory; replacing it untrusts every issued certificate, pass --force to do so' },
+  STATE_LOCKED: { code: 'TG_ERR_STATE_LOCKED', status: 409, message: 'another tenantguard process is using this state directory; stop it first (two writers would fork the audit chain)' },
   PKI_INVALID: { code: 'TG_ERR_PKI_INVALID', status: 400, message: 'PKI directory is missing files, or the CA certificate and key do not match; run `tenantguard init`' },
 } as const satisfies Record<string, ErrorSpec>;
 

@@ -2,11 +2,13 @@ import { chmodSync, readFileSync, rmSync, unwatchFile, watchFile } from 'node:fs
 import { createServer as createPlainServer, type Server as PlainServer } from 'node:http';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { dirname } from 'node:path';
 import { pino, type Logger } from 'pino';
 import type { SidecarConfig } from '../config/index.js';
 import { createRequestHandler, type SidecarServices } from '../http/index.js';
 import { pkiPaths } from '../pki/index.js';
 import { buildServices, type ComponentOverrides } from './build-services.js';
+import { lockStateDirectories, type StateLock } from './state-lock.js';
 
 export const SERVER_CERT_ID = 'tenantguard';
 
@@ -50,6 +52,16 @@ export interface RunningSidecar {
  */
 export async function startSidecar(config: SidecarConfig, options: StartOptions = {}): Promise<RunningSidecar> {
   const logger = options.logger ?? pino({ level: process.env['TENANTGUARD_LOG_LEVEL'] ?? 'info' });
+  const lock = lockStateDirectories([config.paths.audit, dirname(config.paths.keystore), config.paths.offload]);
+  try {
+    return await serve(config, options, logger, lock);
+  } catch (error) {
+    lock.release();
+    throw error;
+  }
+}
+
+async function serve(config: SidecarConfig, options: StartOptions, logger: Logger, lock: StateLock): Promise<RunningSidecar> {
   const interval = options.watchIntervalMs ?? 1000;
   const pki = pkiPaths(config.paths.pki);
   const assembled = await buildServices(config, logger, options.overrides);
@@ -114,6 +126,7 @@ export async function startSidecar(config: SidecarConfig, options: StartOptions 
       clearInterval(sweeper);
       clearTimeout(timer);
       await assembled.close();
+      lock.release();
     })();
     return closing;
   };

@@ -1,10 +1,9 @@
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { KeyStore, loadMasterKey, openBlob } from '../../src/keys/index.js';
-import { restartTestSidecar, startTestSidecar, type ClientCredential, type TestSidecar } from '../support/sidecar.js';
+import { callOffload, restartTestSidecar, startTestSidecar, type ClientCredential, type TestSidecar } from '../support/sidecar.js';
 
 let tg: TestSidecar;
 beforeAll(async () => {
@@ -14,26 +13,8 @@ afterAll(async () => tg.close());
 
 const errorCode = (body: unknown): string | undefined => (body as { error?: { code?: string } }).error?.code;
 
-/** Raw-body HTTPS for the offload routes (the JSON helper would stringify the bytes). */
 function offload(baseUrl: string, method: string, tenant: string, key: string, actingFor: string | null, body?: Buffer, credential: ClientCredential = tg.worker): Promise<{ status: number; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const req = request(new URL(`/v1/offload/${tenant}/${key}`, baseUrl), {
-      method,
-      ca: tg.ca,
-      cert: credential.cert,
-      key: credential.key,
-      servername: 'localhost',
-      agent: false,
-      headers: { ...(actingFor ? { 'x-tenantguard-acting-for': actingFor } : {}), ...(body ? { 'content-type': 'application/octet-stream', 'content-length': body.length } : {}) },
-    }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-    });
-    req.on('error', reject);
-    if (body) req.write(body);
-    req.end();
-  });
+  return callOffload(baseUrl, tg.ca, credential, { method, tenant, key, actingFor, ...(body ? { body } : {}) });
 }
 const put = (tenant: string, key: string, bytes: Buffer, actingFor: string | null = tenant) => offload(tg.sidecar.url, 'PUT', tenant, key, actingFor, bytes);
 const get = (tenant: string, key: string, actingFor: string | null = tenant) => offload(tg.sidecar.url, 'GET', tenant, key, actingFor);

@@ -1,7 +1,8 @@
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import ts from 'typescript';
+import { afterAll, beforeAll } from 'vitest';
 import { PROJECT_ROOT } from '../../src/project-root.js';
 
 /**
@@ -31,4 +32,21 @@ export async function transpileKeysComponent(): Promise<{ root: string; keysEntr
     await writeFile(out, output.outputText);
   }
   return { root, keysEntry: join(root, 'src/keys/index.js') };
+}
+
+/**
+ * For a `describe` block: transpiles the keys component before its tests and removes the tree
+ * after them. `entry` is the path a child process imports (set once the block's tests run).
+ */
+export function useTranspiledKeysComponent(): { readonly entry: string } {
+  const state = { root: '', entry: '' };
+  beforeAll(async () => {
+    const { root, keysEntry } = await transpileKeysComponent();
+    state.root = root;
+    state.entry = keysEntry;
+  });
+  afterAll(async () => {
+    if (state.root) await rm(state.root, { recursive: true, force: true });
+  });
+  return state;
 }

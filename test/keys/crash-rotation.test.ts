@@ -1,9 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { KeyStore, loadMasterKey } from '../../src/keys/index.js';
-import { transpileKeysComponent } from './compile-keys.js';
+import { useTranspiledKeysComponent } from './compile-keys.js';
 import { freshDir, writeMasterKeyFile } from './helpers.js';
 
 const CHILD = join(import.meta.dirname, 'rotate-child.mjs');
@@ -48,14 +48,7 @@ const acked = (lines: readonly string[]): number =>
   lines.reduce((max, line) => (line.startsWith('rotated ') ? Math.max(max, Number(line.slice(8))) : max), 0);
 
 describe('KeyStore crash safety', () => {
-  let jsRoot: string;
-  let keysEntry: string;
-  beforeAll(async () => {
-    ({ root: jsRoot, keysEntry } = await transpileKeysComponent());
-  });
-  afterAll(async () => {
-    await rm(jsRoot, { recursive: true, force: true });
-  });
+  const keys = useTranspiledKeysComponent();
 
   test('the keystore survives a SIGKILL during rotation: it always opens with the old or the new state', async () => {
     const dir = await freshDir('tg-keys-crash-');
@@ -72,7 +65,7 @@ describe('KeyStore crash safety', () => {
     let lastAcked = 1;
     const kills = 6;
     for (let round = 0; round < kills; round++) {
-      const run = startChild([keysEntry, masterKeyPath, keystorePath]);
+      const run = startChild([keys.entry, masterKeyPath, keystorePath]);
       const target = lastAcked + 1 + Math.floor(Math.random() * 8);
       await waitFor(() => acked(run.lines) >= target, run);
       // Kill somewhere inside the next rotation: after a random few hundred microseconds to ms.

@@ -1,9 +1,8 @@
 import { execFile } from 'node:child_process';
-import { rm } from 'node:fs/promises';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import type { SealThroughput } from '../../src/keys/index.js';
-import { transpileKeysComponent } from './compile-keys.js';
+import { useTranspiledKeysComponent } from './compile-keys.js';
 
 const run = promisify(execFile);
 
@@ -12,18 +11,11 @@ const run = promisify(execFile);
 // sidecar do: inside a vitest worker the same code measures 10–30% slower relative to raw
 // (module wrappers, a larger heap), which says nothing about the product.
 describe('offload sealing throughput', () => {
-  let jsRoot: string;
-  let keysEntry: string;
-  beforeAll(async () => {
-    ({ root: jsRoot, keysEntry } = await transpileKeysComponent());
-  });
-  afterAll(async () => {
-    await rm(jsRoot, { recursive: true, force: true });
-  });
+  const keys = useTranspiledKeysComponent();
 
   test('seal and open run at ≥ 80% of raw AES-256-GCM on 1 MiB blobs, and well above half on 64 KiB', async () => {
     const script = `
-      const { measureSealThroughput } = await import(${JSON.stringify(keysEntry)});
+      const { measureSealThroughput } = await import(${JSON.stringify(keys.entry)});
       const results = await measureSealThroughput({ sizes: [64 * 1024, 1024 * 1024], millisPerSize: 500 });
       process.stdout.write(JSON.stringify(results));`;
     // 1 MiB: the fixed per-blob cost is negligible; an extra copy or a second pass would show.

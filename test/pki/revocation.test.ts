@@ -1,9 +1,6 @@
 import { X509Certificate } from 'node:crypto';
-import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterEach, describe, expect, test } from 'vitest';
-import { TgError } from '../../src/errors.js';
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { describe, expect, test } from 'vitest';
 import {
   createCertificateAuthority,
   issueCertificate,
@@ -12,25 +9,9 @@ import {
   pkiPaths,
   revokeCertificate,
 } from '../../src/pki/index.js';
+import { rejection, tempDirs } from './helpers.js';
 
-const dirs: string[] = [];
-async function freshDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'tg-pki-rev-'));
-  dirs.push(dir);
-  return dir;
-}
-afterEach(async () => {
-  await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
-});
-
-async function rejection(promise: Promise<unknown>): Promise<TgError> {
-  const error: unknown = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(TgError);
-  return error as TgError;
-}
+const freshDir = tempDirs('tg-pki-rev-');
 
 describe('revocation list', () => {
   test('a directory without revoked.json revokes nothing', async () => {

@@ -2,8 +2,7 @@ import { X509Certificate } from 'node:crypto';
 import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { TgError } from '../../src/errors.js';
+import { beforeAll, describe, expect, test } from 'vitest';
 import {
   type InitializedPki,
   initPkiDirectory,
@@ -13,26 +12,11 @@ import {
   saveCertificateAuthority,
   saveIssuedCertificate,
 } from '../../src/pki/index.js';
+import { TgError } from '../../src/errors.js';
 import { handshake } from './tls-handshake.js';
+import { rejection, tempDirs } from './helpers.js';
 
-const dirs: string[] = [];
-async function freshDir(): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'tg-pki-'));
-  dirs.push(dir);
-  return dir;
-}
-afterEach(async () => {
-  await Promise.all(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
-});
-
-async function rejection(promise: Promise<unknown>): Promise<TgError> {
-  const error: unknown = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(error).toBeInstanceOf(TgError);
-  return error as TgError;
-}
+const freshDir = tempDirs('tg-pki-');
 
 const mode = async (path: string): Promise<number> => (await stat(path)).mode & 0o777;
 

@@ -17,7 +17,7 @@ import { REQUIRED_ENTRYPOINTS } from '../../src/policy/index.js';
 import { initDirectory, type InitResult } from '../../src/setup/index.js';
 import { startSidecar, type RunningSidecar } from '../../src/sidecar/index.js';
 import { buildBundle, PROJECT_BUNDLE, REPO_ROOT } from '../support/opa.js';
-import { callSidecar, startTestSidecar, type ClientCredential, type TestSidecar } from '../support/sidecar.js';
+import { callOffload, callSidecar, startTestSidecar, type ClientCredential, type TestSidecar } from '../support/sidecar.js';
 import { captureOverrides, errorCode, sleep, stateSnapshot, type Captured } from './helpers.js';
 
 const SHA_A = 'a1'.repeat(32);
@@ -53,26 +53,8 @@ describe.skipIf(!prlimitWorks)('audit disk full: every state-changing route fami
   const keystore = (): Buffer => readFileSync(join(tg.setup.dir, 'keys', 'keystore.json'));
   const blobFile = (tenant: string, key: string): string => join(tg.setup.dir, 'offload', tenant, `${key}.blob`);
 
-  /** Raw-body offload call (the JSON helper would stringify the bytes). */
   const offload = (method: string, tenant: string, key: string, body?: Buffer): Promise<{ status: number; body: Buffer }> =>
-    new Promise((resolve, reject) => {
-      const req = request(new URL(`/v1/offload/${tenant}/${key}`, tg.sidecar.url), {
-        method,
-        ca: tg.ca,
-        cert: tg.worker.cert,
-        key: tg.worker.key,
-        servername: 'localhost',
-        agent: false,
-        headers: { 'x-tenantguard-acting-for': tenant, ...(body ? { 'content-type': 'application/octet-stream', 'content-length': body.length } : {}) },
-      }, (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-      });
-      req.on('error', reject);
-      if (body) req.write(body);
-      req.end();
-    });
+    callOffload(tg.sidecar.url, tg.ca, tg.worker, { method, tenant, key, actingFor: tenant, ...(body ? { body } : {}) });
 
   /** The disk "fills": the current audit segment may grow by 50 bytes, not by a whole record. */
   const diskFull = (): void => {

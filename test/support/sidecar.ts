@@ -100,3 +100,36 @@ export function callSidecar(
     req.end();
   });
 }
+
+/** Raw-body HTTPS for the offload routes (callSidecar would stringify the bytes), on a fresh connection. */
+export function callOffload(
+  baseUrl: string,
+  ca: Buffer,
+  credential: ClientCredential,
+  request: { method: string; tenant: string; key: string; actingFor: string | null; body?: Buffer },
+): Promise<{ status: number; body: Buffer }> {
+  const { method, tenant, key, actingFor, body } = request;
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      new URL(`/v1/offload/${tenant}/${key}`, baseUrl),
+      {
+        method,
+        ca,
+        agent: false,
+        servername: 'localhost',
+        ...(credential.cert ? { cert: credential.cert, key: credential.key } : {}),
+        headers: {
+          ...(actingFor ? { 'x-tenantguard-acting-for': actingFor } : {}),
+          ...(body ? { 'content-type': 'application/octet-stream', 'content-length': body.length } : {}),
+        },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
