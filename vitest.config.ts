@@ -3,6 +3,7 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    globalSetup: ['test/support/temp-root.ts'],
     // Two cores: integration tests start real servers and child processes.
     pool: 'forks',
     poolOptions: { forks: { maxForks: 2, minForks: 1 } },
