@@ -251,16 +251,16 @@ async function runGrowth(system: System): Promise<GrowthResult> {
       op: system.growth,
     });
     system.growthCalls.sink = null;
+    const l = sink.summary();
     levels.push({
       offeredAllocateCallsPerSec: allocatePerSec,
       achievedAllocateCallsPerSec: level.achieved * GROWTH_STEPS,
-      allocateLatencyMs: sink.summary(),
+      allocateLatencyMs: l,
       sustained: level.sustained,
       dropped: level.dropped,
       errors: level.errors,
       ...(level.firstError !== undefined ? { firstError: level.firstError } : {}),
     });
-    const l = sink.summary();
     log(
       `  ${system.name.padEnd(18)} allocation path at ${allocatePerSec} allocate calls/s: achieved ${(level.achieved * GROWTH_STEPS).toFixed(0)}, allocate p50 ${l.p50.toFixed(2)} p99 ${l.p99.toFixed(2)} p99.9 ${l.p999.toFixed(2)} ms ${level.sustained ? 'ok' : `NOT SUSTAINED (dropped ${level.dropped}, errors ${level.errors})`}`,
     );
@@ -392,11 +392,14 @@ export async function runServerBench(options: { profile?: boolean } = {}): Promi
       }
     }
 
+    /** A system whose last level left work unfinished had its client closed: nothing more can run on it. */
+    const clientCut = (s: System): boolean => done.has(s.name) && levels.get(s.name)!.at(-1)!.unfinished > 0;
+
     // Batching: the same cycle with more blocks per call, at peak, for every system still usable.
     const batchScaling: BatchScaling[] = [];
     for (const blocksPerCall of BATCH_SIZES) {
       for (const s of systems) {
-        if (done.has(s.name) && levels.get(s.name)!.at(-1)!.unfinished > 0) continue; // its client was cut
+        if (clientCut(s)) continue;
         const peak = await runPeak(s, s.withBatch(blocksPerCall), blocksPerCall);
         batchScaling.push({ system: s.name, blocksPerCall, callsPerSec: peak.callsPerSec, blockDecisionsPerSec: peak.blockDecisionsPerSec, serverCpuUsPerCall: peak.serverCpuUsPerCall });
         log(`  ${s.name.padEnd(18)} peak with ${blocksPerCall} blocks per call: ${peak.callsPerSec.toFixed(0)} calls/s = ${peak.blockDecisionsPerSec.toFixed(0)} block decisions/s`);
@@ -406,7 +409,7 @@ export async function runServerBench(options: { profile?: boolean } = {}): Promi
     // The allocation path, for every system still usable.
     const growth: GrowthResult[] = [];
     for (const s of systems) {
-      if (done.has(s.name) && levels.get(s.name)!.at(-1)!.unfinished > 0) continue;
+      if (clientCut(s)) continue;
       const g = await runGrowth(s);
       growth.push(g);
       log(`  ${s.name.padEnd(18)} allocation path peak: ${g.peak.allocateCallsPerSec.toFixed(0)} allocate calls/s = ${g.peak.blockDecisionsPerSec.toFixed(0)} block decisions/s`);

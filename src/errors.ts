@@ -47,6 +47,7 @@ export const Errors = {
   POLICY_UNAVAILABLE: { code: 'TG_ERR_POLICY_UNAVAILABLE', status: 503, message: 'no policy bundle is loaded; refusing all decisions' },
   AUDIT_DOWN: { code: 'TG_ERR_AUDIT_DOWN', status: 503, message: 'audit log unwritable; refusing state changes' },
   AUDIT_RECORD_INVALID: { code: 'TG_ERR_AUDIT_RECORD_INVALID', status: 500, message: 'audit event does not fit the content-free audit schema; the operation was not applied' },
+  STORAGE_DOWN: { code: 'TG_ERR_STORAGE_DOWN', status: 503, message: 'keystore or offload storage refused the write; nothing was changed. Check the disk under paths.keystore / paths.offload, then retry' },
   AUDIT_CORRUPT: { code: 'TG_ERR_AUDIT_CORRUPT', status: 500, message: 'audit log failed its integrity check; run `tenantguard audit verify` and investigate before continuing' },
   // keys and encrypted offload (K1, I6)
   TENANT_ERASED: { code: 'TG_ERR_TENANT_ERASED', status: 410, message: 'tenant was erased (crypto-shredded); its keys and offloaded data are gone and the id cannot be reused' },
@@ -95,4 +96,9 @@ export class TgError extends Error {
 
 export function isTgError(value: unknown): value is TgError {
   return value instanceof TgError;
+}
+
+/** An error from a file-system call (ENOSPC, EIO, EISDIR, EROFS, ...), as opposed to a refusal or a bug. */
+export function isFileSystemError(error: unknown): boolean {
+  return error instanceof Error && typeof (error as NodeJS.ErrnoException).syscall === 'string';
 }

@@ -21,10 +21,10 @@ export class AuditTrail {
     private readonly policyRevision: () => string | undefined,
   ) {}
 
-  /** Appends the record of a change already applied in memory; `undo` reverts it on failure. */
-  async recordChange(event: EventParts, undo: () => void): Promise<void> {
+  /** Appends the record of a change already applied in memory; `undo` reverts it on failure. Returns the record's seq. */
+  async recordChange(event: EventParts, undo: () => void): Promise<number> {
     try {
-      await this.audit.append(this.toEvent(event, 'allow', []));
+      return (await this.audit.append(this.toEvent(event, 'allow', []))).seq;
     } catch (error) {
       undo();
       throw asAuditFailure(error);

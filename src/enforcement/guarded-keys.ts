@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import type { TenantRegistry } from '../config/index.js';
-import { Errors, TgError } from '../errors.js';
+import { Errors, isFileSystemError, TgError } from '../errors.js';
 import type { Principal } from '../identity/index.js';
 import type { KeyStore, OffloadStore } from '../keys/index.js';
 import { Entrypoints, type PolicyEngine } from '../policy/index.js';
@@ -52,10 +52,9 @@ export class GuardedKeys {
     await this.check(principal, 'offload.put', tenant, { acting_for: actingFor, sealed: true });
     // Write-ahead: the record is durable before the blob replaces the previous one, so an
     // unwritable log refuses the put and leaves the old blob (or none) in place.
-    return this.offload.put(tenant, blockKey, body, {
-      maxBytes,
-      beforeCommit: (result) => this.trail.recordChange(this.event(principal, 'offload.put', tenant, { bytes: result.bytes, version: result.version }), () => undefined),
-    });
+    return this.writeAhead(principal, 'offload.put', tenant, (record) =>
+      this.offload.put(tenant, blockKey, body, { maxBytes, beforeCommit: (result) => record({ bytes: result.bytes, version: result.version }) }),
+    );
   }
 
   async get(principal: Principal, tenant: string, blockKey: string, actingFor: string | undefined): Promise<Buffer> {
@@ -68,10 +67,11 @@ export class GuardedKeys {
   async delete(principal: Principal, tenant: string, blockKey: string, actingFor: string | undefined): Promise<boolean> {
     await this.check(principal, 'offload.delete', tenant, { acting_for: actingFor });
     // Write-ahead, as for put: a blob is removed only once the record of its removal is durable.
-    const record = (deleted: number) => this.trail.recordChange(this.event(principal, 'offload.delete', tenant, { deleted }), () => undefined);
-    const deleted = await this.offload.delete(tenant, blockKey, () => record(1));
-    if (!deleted) await record(0);
-    return deleted;
+    return this.writeAhead(principal, 'offload.delete', tenant, async (record) => {
+      const deleted = await this.offload.delete(tenant, blockKey, () => record({ deleted: 1 }));
+      if (!deleted) await record({ deleted: 0 });
+      return deleted;
+    });
   }
 
   /** Adds a key version for new data; old versions keep opening old data. */
@@ -79,8 +79,31 @@ export class GuardedKeys {
     await this.check(principal, 'keys.rotate', tenant);
     // Write-ahead: the new version exists only once its record is durable (an unwritable log
     // refuses the rotation and leaves the keystore untouched).
-    const version = await this.keys.rotate(tenant, (next) => this.trail.recordChange(this.event(principal, 'keys.rotate', tenant, { version: next }), () => undefined));
+    const version = await this.writeAhead(principal, 'keys.rotate', tenant, (record) => this.keys.rotate(tenant, (next) => record({ version: next })));
     return { tenant, version };
+  }
+
+  /**
+   * A write-ahead change: `apply` calls `record` to make the record durable before it does
+   * anything irreversible. A storage failure is 503 STORAGE_DOWN, not a 500. If the record was
+   * already durable when storage failed, the change did not happen although the log says it was
+   * allowed: a second record (deny, `storage_failed`, `effects.aborts` = the first one's seq) says
+   * so, and the log stays true (L2 covers both). If that record cannot be written either, the
+   * audit log is down and refuses everything from then on.
+   */
+  private async writeAhead<T>(principal: Principal, action: KeyAction, tenant: string, apply: (record: (counts: Record<string, number>) => Promise<void>) => Promise<T>): Promise<T> {
+    let recordedSeq: number | null = null;
+    const record = async (counts: Record<string, number>): Promise<void> => {
+      recordedSeq = await this.trail.recordChange(this.event(principal, action, tenant, counts), () => undefined);
+    };
+    try {
+      return await apply(record);
+    } catch (error) {
+      if (recordedSeq !== null) {
+        await this.trail.recordDenial({ ...this.event(principal, action, tenant, {}), effects: { aborts: recordedSeq } }, ['storage_failed']).catch(() => undefined);
+      }
+      throw isFileSystemError(error) ? new TgError(Errors.STORAGE_DOWN) : error;
+    }
   }
 
   private async check(principal: Principal, action: KeyAction, tenant: string, facts: Record<string, unknown> = {}): Promise<void> {

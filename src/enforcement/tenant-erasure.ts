@@ -2,7 +2,7 @@ import type { AdapterRegistry } from '../adapters/index.js';
 import type { AdmissionController } from '../admission/index.js';
 import type { AuditLog } from '../audit/index.js';
 import type { TenantRegistry } from '../config/index.js';
-import { Errors, TgError } from '../errors.js';
+import { Errors, isFileSystemError, TgError } from '../errors.js';
 import type { ApiKeyRegistry, Principal } from '../identity/index.js';
 import type { OffloadStore } from '../keys/index.js';
 import type { BlockLedger } from '../ledger/index.js';
@@ -65,7 +65,14 @@ export class TenantErasure {
     await this.trail.recordChange({ principal, action: 'tenants.erase', tenant: id, counts: { contaminated_blocks: removed.contaminated } }, undo);
     ledger.commit(removed.opId);
 
-    await offload.eraseTenant(tenant.id); // destroys every key version, then the blob directory
+    try {
+      await offload.eraseTenant(tenant.id); // destroys every key version, then the blob directory
+    } catch (error) {
+      if (!isFileSystemError(error)) throw error;
+      // The erasure is recorded and in force (the tenant is refused from now on); only the shred
+      // is unfinished, and the next start finishes it from the record (`completeErasures`).
+      throw new TgError(Errors.STORAGE_DOWN, { message: 'tenant erased and refused from now on, but destroying its keys and blobs failed on disk; it is finished at the next start once the disk is healthy' });
+    }
     return { tenant: id, erased: true, contaminated_blocks: removed.contaminated };
   }
 }

@@ -1,9 +1,10 @@
 /**
  * Faults the sidecar must survive without lying: an unwritable audit disk, a corrupt or missing
- * policy bundle, a policy that throws, clients that stall, a certificate revoked mid-connection.
+ * policy bundle, a policy that throws, clients that stall, a certificate revoked mid-connection,
+ * a keystore or offload disk that refuses a write after its audit record.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, cpSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -11,6 +12,7 @@ import { join } from 'node:path';
 import { connect as tlsConnect } from 'node:tls';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
+import type { AuditRecord } from '../../src/audit/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { issueCertificate, loadCertificateAuthority, revokeCertificate } from '../../src/pki/index.js';
 import { REQUIRED_ENTRYPOINTS } from '../../src/policy/index.js';
@@ -18,7 +20,7 @@ import { initDirectory, type InitResult } from '../../src/setup/index.js';
 import { startSidecar, type RunningSidecar } from '../../src/sidecar/index.js';
 import { buildBundle, PROJECT_BUNDLE, REPO_ROOT } from '../support/opa.js';
 import { callOffload, callSidecar, startTestSidecar, type ClientCredential, type TestSidecar } from '../support/sidecar.js';
-import { captureOverrides, errorCode, sleep, stateSnapshot, type Captured } from './helpers.js';
+import { auditRecords, captureOverrides, errorCode, sleep, stateSnapshot, type Captured } from './helpers.js';
 
 const SHA_A = 'a1'.repeat(32);
 const SHA_B = 'b2'.repeat(32);
@@ -515,5 +517,59 @@ describe('a certificate revoked while its keep-alive connection is open', () => 
     } finally {
       agent.destroy();
     }
+  });
+});
+
+// ─────────────────── (f) keystore / offload disk refusing a write after the record ───────────────────
+
+describe('storage refusing a write after its audit record: 503 TG_ERR_STORAGE_DOWN, nothing applied, and a second record says the change did not happen', () => {
+  let tg: TestSidecar;
+  beforeAll(async () => {
+    tg = await startTestSidecar();
+  });
+  afterAll(async () => tg.close());
+
+  /** The last two records: the write-ahead allow and the abort that must follow it. */
+  const lastTwo = (): AuditRecord[] => auditRecords(join(tg.setup.dir, 'audit')).slice(-2);
+  const expectAborted = (action: string, tenant: string): void => {
+    const [ahead, abort] = lastTwo();
+    expect(ahead).toMatchObject({ action, tenant, decision: 'allow' });
+    expect(abort).toMatchObject({ action, tenant, decision: 'deny', reasons: ['storage_failed'], effects: { aborts: ahead!.seq } });
+  };
+
+  // The filesystem refuses for real: a directory where the store renames its finished file makes
+  // rename(2) fail with EISDIR after the sealed temp file is written and the record is durable.
+  test('offload put: the blob is not stored, the answer is 503, and the log pairs the allow with an abort', async () => {
+    const blobPath = join(tg.setup.dir, 'offload', 'standard-demo', 'wedged.blob');
+    mkdirSync(blobPath, { recursive: true });
+    const put = await callOffload(tg.sidecar.url, tg.ca, tg.worker, { method: 'PUT', tenant: 'standard-demo', key: 'wedged', actingFor: 'standard-demo', body: Buffer.alloc(2048, 7) });
+    expect(put.status).toBe(503);
+    expect(errorCode({ body: JSON.parse(put.body.toString()) as unknown })).toBe('TG_ERR_STORAGE_DOWN');
+    expectAborted('offload.put', 'standard-demo');
+    expect(statSync(blobPath).isDirectory()).toBe(true);
+    expect(readdirSync(join(tg.setup.dir, 'offload', 'standard-demo')).filter((f) => f.endsWith('.tmp'))).toEqual([]); // no temp file left
+    rmSync(blobPath, { recursive: true });
+    // The disk is healthy again: the same put works and reads back.
+    expect((await callOffload(tg.sidecar.url, tg.ca, tg.worker, { method: 'PUT', tenant: 'standard-demo', key: 'wedged', actingFor: 'standard-demo', body: Buffer.alloc(2048, 7) })).status).toBe(201);
+    const back = await callOffload(tg.sidecar.url, tg.ca, tg.worker, { method: 'GET', tenant: 'standard-demo', key: 'wedged', actingFor: 'standard-demo' });
+    expect(back.body.equals(Buffer.alloc(2048, 7))).toBe(true);
+  });
+
+  test('key rotation: the keystore and the key version are unchanged, the answer is 503, and the log pairs the allow with an abort', async () => {
+    const keystore = join(tg.setup.dir, 'keys', 'keystore.json');
+    const saltBefore = await tg.call(tg.worker, 'GET', '/v1/tenants/free-demo/cache-salt');
+    const bytesBefore = readFileSync(keystore);
+    rmSync(keystore);
+    mkdirSync(keystore);
+    const rotate = await tg.call(tg.operator, 'POST', '/v1/tenants/free-demo/keys/rotate');
+    expect([rotate.status, errorCode(rotate)]).toEqual([503, 'TG_ERR_STORAGE_DOWN']);
+    expectAborted('keys.rotate', 'free-demo');
+    rmSync(keystore, { recursive: true });
+    writeFileSync(keystore, bytesBefore, { mode: 0o600 });
+    expect((await tg.call(tg.worker, 'GET', '/v1/tenants/free-demo/cache-salt')).body).toEqual(saltBefore.body); // same version, same salt
+    const retried = await tg.call(tg.operator, 'POST', '/v1/tenants/free-demo/keys/rotate');
+    expect(retried.status).toBe(200);
+    expect((retried.body as { version: number }).version).toBe((saltBefore.body as { version: number }).version + 1);
+    expect((await tg.call(tg.operator, 'GET', '/v1/audit/verify')).status).toBe(200);
   });
 });

@@ -4,6 +4,7 @@ import { Agent, request } from 'node:https';
 import { join } from 'node:path';
 import { expect } from 'vitest';
 import type { AdapterRegistry } from '../../src/adapters/index.js';
+import type { AuditRecord } from '../../src/audit/index.js';
 import { Errors } from '../../src/errors.js';
 import type { BlockLedger } from '../../src/ledger/index.js';
 import type { ClientCredential, TestSidecar } from '../support/sidecar.js';
@@ -170,3 +171,12 @@ export async function stateSnapshot(tg: TestSidecar, captured: Captured, tenants
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Every record of a sidecar's audit log, in chain order (read as files: the running log is not reopened). */
+export function auditRecords(auditDir: string): AuditRecord[] {
+  return readdirSync(auditDir)
+    .filter((f) => f.endsWith('.jsonl'))
+    .sort()
+    .flatMap((f) => readFileSync(join(auditDir, f), 'utf8').split('\n').filter(Boolean))
+    .map((line) => JSON.parse(line) as AuditRecord);
+}
