@@ -8,6 +8,7 @@ import type { GrowthResult, LevelResult, ServerBenchResult, SystemResult } from 
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../src/project-root.js';
+import { CALLS_PER_CYCLE } from './cycles.js';
 import { TARGET_CALLS_PER_SEC } from './sidecar-vs-opa.js';
 
 const int = (n: number): string => (Number.isFinite(n) ? Math.round(n).toLocaleString('en') : '—');
@@ -46,7 +47,7 @@ export function checkTargets(server: ServerBenchResult): TargetCheck[] {
   const mtlsGrowth = growthOf('tenantguard-mtls');
   if (mtls) {
     const atTarget = growthAt(mtlsGrowth, TARGET_CALLS_PER_SEC);
-    const cycleAllocatePeak = mtls.peak.callsPerSec / 3;
+    const cycleAllocatePeak = mtls.peak.callsPerSec / CALLS_PER_CYCLE;
     checks.push({
       target: `≥ ${int(TARGET_CALLS_PER_SEC)} allocate calls/s of 16 blocks (${int(TARGET_CALLS_PER_SEC * 16)} block decisions/s) over mTLS + policy + durable audit`,
       holds: atTarget?.sustained === true,
