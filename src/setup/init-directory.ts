@@ -1,11 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdir, mkdtemp, rename, writeFile } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { syncDirectory } from '../durable-file.js';
 import { stringify } from 'yaml';
 import { Errors, TgError } from '../errors.js';
 import { generateApiKey } from '../identity/index.js';
-import { initPkiDirectory, issueCertificate, saveIssuedCertificate, type IssuedCertificate } from '../pki/index.js';
+import { initPkiDirectory, issueCertificate, pkiPaths, saveIssuedCertificate, type IssuedCertificate } from '../pki/index.js';
 
 /** The example tenants `init` creates: one per tier (DESIGN.md tier table). */
 export const EXAMPLE_TENANTS = [
@@ -52,8 +53,13 @@ export async function initDirectory(dirArg: string, options: InitOptions = {}): 
     });
   }
   const trustDomain = options.trustDomain ?? DEFAULT_TRUST_DOMAIN;
-  const pkiDir = join(dir, 'pki');
-  await mkdir(dir, { recursive: true, mode: 0o700 });
+  // A new setup is built beside its place and renamed into it when complete, so an interrupted
+  // init (Ctrl-C during the first `serve`) leaves no half setup that the next run would refuse.
+  // Only --force over an existing setup (or a directory holding other files) writes in place.
+  await mkdir(dirname(dir), { recursive: true });
+  const inPlace = existsSync(dir) && readdirSync(dir).length > 0;
+  const work = inPlace ? dir : await mkdtemp(join(dirname(dir), `${basename(dir)}.init-`));
+  const pkiDir = join(work, 'pki');
 
   const pki = await initPkiDirectory(pkiDir, { trustDomain, operatorId: DEFAULT_OPERATOR_ID, force: options.force ?? false });
   const issued: IssuedCertificate[] = await Promise.all([
@@ -62,8 +68,8 @@ export async function initDirectory(dirArg: string, options: InitOptions = {}): 
   ]);
   for (const cert of issued) await saveIssuedCertificate(pkiDir, cert);
 
-  await mkdir(join(dir, 'keys'), { recursive: true, mode: 0o700 });
-  await writeFile(join(dir, 'keys', 'master.key'), randomBytes(32).toString('base64') + '\n', { mode: 0o600, flag: 'w' });
+  await mkdir(join(work, 'keys'), { recursive: true, mode: 0o700 });
+  await writeFile(join(work, 'keys', 'master.key'), randomBytes(32).toString('base64') + '\n', { mode: 0o600, flag: 'w' });
 
   const apiKeys: Record<string, string> = {};
   const tenants = EXAMPLE_TENANTS.map((t) => {
@@ -85,18 +91,23 @@ export async function initDirectory(dirArg: string, options: InitOptions = {}): 
     tenants,
   };
   const header = '# tenantguard sidecar config, made by `tenantguard init`. Paths are relative to this file.\n';
-  await writeFile(configFile, header + stringify(config), { mode: 0o600 });
+  await writeFile(join(work, 'config.yaml'), header + stringify(config), { mode: 0o600 });
+  if (!inPlace) {
+    await rename(work, dir); // replaces `dir` if it is an empty directory
+    await syncDirectory(dirname(dir));
+  }
 
+  const paths = pkiPaths(join(dir, 'pki'));
   const credential = (role: 'worker' | 'operator' | 'tenant', id: string): Credential => ({
-    cert: pki.paths.certificate(role, id),
-    key: pki.paths.privateKey(role, id),
+    cert: paths.certificate(role, id),
+    key: paths.privateKey(role, id),
   });
   return {
     dir,
     configFile,
     apiKeys,
     files: {
-      ca: pki.paths.caCert,
+      ca: paths.caCert,
       worker: credential('worker', DEFAULT_WORKER_ID),
       operator: credential('operator', DEFAULT_OPERATOR_ID),
       tenants: Object.fromEntries(EXAMPLE_TENANTS.map((t) => [t.id, credential('tenant', t.id)])),

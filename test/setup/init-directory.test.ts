@@ -1,11 +1,12 @@
-import { readFileSync, statSync } from 'node:fs';
-import { mkdtempSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { sha256Hex } from '../../src/identity/index.js';
 import { EXAMPLE_TENANTS, initDirectory } from '../../src/setup/index.js';
+import { REPO_ROOT } from '../support/opa.js';
 
 describe('tenantguard init', () => {
   test('creates a loadable config, one tenant per tier, and stores only API key digests', async () => {
@@ -33,5 +34,25 @@ describe('tenantguard init', () => {
     expect(readFileSync(join(dir, 'pki', 'ca.key'))).toEqual(caKey);
     await initDirectory(dir, { force: true });
     expect(readFileSync(join(dir, 'pki', 'ca.key'))).not.toEqual(caKey);
+  });
+
+  test('an init killed half-way leaves nothing at the target, so the next one (the first `serve` run again) succeeds', async () => {
+    const parent = mkdtempSync(join(tmpdir(), 'tg-init-'));
+    const target = join(parent, '.tenantguard');
+    const child = spawn(process.execPath, [join(REPO_ROOT, 'bin/tenantguard.js'), 'init', target], { stdio: 'ignore' });
+    const exited = new Promise((resolve) => child.once('exit', resolve));
+    // Kill it once it has started (its work directory exists; key generation takes seconds after that).
+    const started = Date.now();
+    while (!readdirSync(parent).some((name) => name.startsWith('.tenantguard.init-'))) {
+      if (existsSync(target) || Date.now() - started > 20_000) throw new Error('init finished or never started: nothing to interrupt');
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    await new Promise((r) => setTimeout(r, 300));
+    child.kill('SIGKILL');
+    await exited;
+    expect(readdirSync(parent).some((name) => name.startsWith('.tenantguard.init-'))).toBe(true); // it was interrupted half-way
+    expect(existsSync(target)).toBe(false);
+    const result = await initDirectory(target);
+    expect(loadConfig(result.configFile, {}).tenants).toHaveLength(EXAMPLE_TENANTS.length);
   });
 });
