@@ -56,8 +56,39 @@ async function attachTestSidecar(setup: InitResult, overrides?: ComponentOverrid
   };
 }
 
-/** One HTTPS request on a fresh connection (no agent), so each call is a real TLS handshake. */
-export function callSidecar(
+/** One HTTPS request on a fresh connection (no agent), so each call is a real TLS handshake; the answer's bytes as they came. */
+function httpsOnce(
+  url: URL,
+  ca: Buffer,
+  credential: ClientCredential,
+  method: string,
+  headers: Record<string, string | number>,
+  payload?: string | Buffer,
+): Promise<{ status: number; bytes: Buffer; headers: Record<string, unknown> }> {
+  return new Promise((resolve, reject) => {
+    const req = httpsRequest(
+      url,
+      {
+        method,
+        ca,
+        agent: false,
+        servername: 'localhost',
+        ...(credential.cert ? { cert: credential.cert, key: credential.key } : {}),
+        headers: { ...(credential.bearer ? { authorization: `Bearer ${credential.bearer}` } : {}), ...headers },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, bytes: Buffer.concat(chunks), headers: res.headers }));
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+/** A JSON call (a string body is sent as is); a JSON answer is parsed, anything else (Prometheus text) stays a string. */
+export async function callSidecar(
   baseUrl: string,
   ca: Buffer,
   credential: ClientCredential,
@@ -66,70 +97,30 @@ export function callSidecar(
   body?: unknown,
 ): Promise<{ status: number; body: unknown; headers: Record<string, unknown> }> {
   const payload = body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      new URL(path, baseUrl),
-      {
-        method,
-        ca,
-        agent: false,
-        servername: 'localhost',
-        ...(credential.cert ? { cert: credential.cert, key: credential.key } : {}),
-        headers: {
-          ...(credential.bearer ? { authorization: `Bearer ${credential.bearer}` } : {}),
-          ...(payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => {
-          const text = Buffer.concat(chunks).toString('utf8');
-          let parsed: unknown = text;
-          try {
-            parsed = JSON.parse(text);
-          } catch {
-            /* non-JSON body (Prometheus text) stays a string */
-          }
-          resolve({ status: res.statusCode ?? 0, body: parsed, headers: res.headers });
-        });
-      },
-    );
-    req.on('error', reject);
-    if (payload !== undefined) req.write(payload);
-    req.end();
-  });
+  const headers: Record<string, string | number> = payload !== undefined ? { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload) } : {};
+  const res = await httpsOnce(new URL(path, baseUrl), ca, credential, method, headers, payload);
+  const text = res.bytes.toString('utf8');
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    /* not JSON */
+  }
+  return { status: res.status, body: parsed, headers: res.headers };
 }
 
-/** Raw-body HTTPS for the offload routes (callSidecar would stringify the bytes), on a fresh connection. */
-export function callOffload(
+/** Raw bytes in and out for the offload routes (callSidecar would stringify them). */
+export async function callOffload(
   baseUrl: string,
   ca: Buffer,
   credential: ClientCredential,
   request: { method: string; tenant: string; key: string; actingFor: string | null; body?: Buffer },
 ): Promise<{ status: number; body: Buffer }> {
   const { method, tenant, key, actingFor, body } = request;
-  return new Promise((resolve, reject) => {
-    const req = httpsRequest(
-      new URL(`/v1/offload/${tenant}/${key}`, baseUrl),
-      {
-        method,
-        ca,
-        agent: false,
-        servername: 'localhost',
-        ...(credential.cert ? { cert: credential.cert, key: credential.key } : {}),
-        headers: {
-          ...(actingFor ? { 'x-tenantguard-acting-for': actingFor } : {}),
-          ...(body ? { 'content-type': 'application/octet-stream', 'content-length': body.length } : {}),
-        },
-      },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+  const headers = {
+    ...(actingFor ? { 'x-tenantguard-acting-for': actingFor } : {}),
+    ...(body ? { 'content-type': 'application/octet-stream', 'content-length': body.length } : {}),
+  };
+  const res = await httpsOnce(new URL(`/v1/offload/${tenant}/${key}`, baseUrl), ca, credential, method, headers, body);
+  return { status: res.status, body: res.bytes };
 }
