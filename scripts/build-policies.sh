@@ -24,6 +24,12 @@ for file in "$src"/tenantguard/*.rego; do
 done
 # The revision is a digest of the policy sources, so the loaded bundle names exactly what it runs.
 revision="$(find "$src" -type f \( -name '*.rego' -o -name '*.json' \) ! -name '*_test.rego' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
+# Signed bundles (config: policy.verification): TENANTGUARD_POLICY_SIGNING_KEY names a PEM private
+# key; the bundle is then built in bundle mode with a /.signatures.json over every file.
+signing=()
+if [ -n "${TENANTGUARD_POLICY_SIGNING_KEY:-}" ]; then
+  signing=(-b --signing-key "$TENANTGUARD_POLICY_SIGNING_KEY" --signing-alg "${TENANTGUARD_POLICY_SIGNING_ALG:-RS256}")
+fi
 mkdir -p "$out"
-"$opa" build -t wasm "${entrypoints[@]}" --revision "$revision" --ignore '*_test.rego' -o "$out/bundle.tar.gz" "$src"
+"$opa" build -t wasm "${signing[@]}" "${entrypoints[@]}" --revision "$revision" --ignore '*_test.rego' -o "$out/bundle.tar.gz" "$src"
 echo "policy: built $out/bundle.tar.gz (revision $revision, $(( ${#entrypoints[@]} / 2 )) entrypoints)"

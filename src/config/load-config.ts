@@ -3,6 +3,7 @@ import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { Errors, TgError } from '../errors.js';
+import type { SigningAlgorithm } from '../policy/bundle-signature.js';
 import { PROJECT_ROOT } from '../project-root.js';
 import { bytesPerBlock, quotaBlocks, type KvDtype, type ModelGeometry } from './geometry.js';
 import { configSchema, type RawConfig } from './schema.js';
@@ -41,6 +42,8 @@ export interface SidecarConfig {
   readonly pools: readonly PoolConfig[];
   readonly tenants: readonly TenantConfig[];
   readonly limits: { readonly maxBodyBytes: number; readonly maxBlocksPerCall: number; readonly maxOffloadBytes: number };
+  /** When set, only policy bundles signed by this key load (the key is read by the sidecar). */
+  readonly policyVerification?: { readonly publicKeyFile: string; readonly algorithm: SigningAlgorithm; readonly keyId?: string };
   /** Worker capacity and queueing (admission control). */
   readonly admission: { readonly capacitySlots: number; readonly maxQueueWaitMs: number; readonly requestTimeoutMs: number };
 }
@@ -144,6 +147,15 @@ function resolveConfig(file: string, raw: RawConfig, env: NodeJS.ProcessEnv): Si
     bytesPerBlock: bytesPerBlock(geometry),
     pools: raw.pools.map((p) => ({ name: p.name, first: p.first, last: p.last, ...(p.dedicated_to ? { dedicatedTo: p.dedicated_to } : {}) })),
     tenants,
+    ...(raw.policy.verification
+      ? {
+          policyVerification: {
+            publicKeyFile: at(raw.policy.verification.public_key),
+            algorithm: raw.policy.verification.algorithm,
+            ...(raw.policy.verification.key_id ? { keyId: raw.policy.verification.key_id } : {}),
+          },
+        }
+      : {}),
     limits: { maxBodyBytes: raw.limits.max_body_bytes, maxBlocksPerCall: raw.limits.max_blocks_per_call, maxOffloadBytes: raw.limits.max_offload_bytes },
     admission: {
       capacitySlots: raw.admission.capacity_slots,

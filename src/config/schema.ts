@@ -1,3 +1,4 @@
+import { SIGNING_ALGORITHMS } from '../policy/bundle-signature.js';
 import { z } from 'zod';
 import { TIER_NAMES } from './tiers.js';
 
@@ -60,6 +61,18 @@ export const configSchema = z.strictObject({
       request_timeout_ms: positiveInt.default(600_000),
     })
     .default({ capacity_slots: 64, max_queue_wait_ms: 2000, request_timeout_ms: 600_000 }),
+  /** Signed policy bundles: with `verification`, only bundles signed by this key load (docs/cli.md). */
+  policy: z
+    .strictObject({
+      verification: z
+        .strictObject({
+          public_key: z.string().min(1),
+          algorithm: z.enum(SIGNING_ALGORITHMS).default('RS256'),
+          key_id: z.string().min(1).optional(),
+        })
+        .optional(),
+    })
+    .default({}),
   limits: z
     .strictObject({
       max_body_bytes: positiveInt.default(1024 * 1024),

@@ -1,5 +1,7 @@
 import { createHash } from 'node:crypto';
 import { gunzipSync } from 'node:zlib';
+import { BundleError } from './bundle-error.js';
+import { verifyBundleSignature, type BundleVerification } from './bundle-signature.js';
 
 /** The parts of an `opa build -t wasm` bundle the engine needs. */
 export interface PolicyBundle {
@@ -15,16 +17,17 @@ export interface BundleManifest {
   readonly entrypoints: readonly string[];
 }
 
-export class BundleError extends Error {
-  override readonly name = 'BundleError';
-}
+export { BundleError };
 
 const BLOCK = 512;
 /** Bundles are small (a few hundred KiB); a cap keeps a hostile file from exhausting memory. */
 const MAX_UNPACKED_BYTES = 64 * 1024 * 1024;
 
-/** Parses a gzip'd ustar archive as written by `opa build`. Throws BundleError on any defect. */
-export function parseBundle(archive: Uint8Array): PolicyBundle {
+/**
+ * Parses a gzip'd ustar archive as written by `opa build`. Throws BundleError on any defect, and,
+ * with `verification`, unless the bundle is signed by that key (bundle-signature.ts).
+ */
+export function parseBundle(archive: Uint8Array, verification?: BundleVerification): PolicyBundle {
   let tar: Buffer;
   try {
     tar = gunzipSync(archive, { maxOutputLength: MAX_UNPACKED_BYTES });
@@ -32,6 +35,7 @@ export function parseBundle(archive: Uint8Array): PolicyBundle {
     throw new BundleError('bundle is not a readable gzip archive');
   }
   const files = readTarEntries(tar);
+  if (verification) verifyBundleSignature(files, verification);
   const wasm = files.get('policy.wasm');
   const manifestBytes = files.get('.manifest');
   if (!wasm) throw new BundleError('bundle has no /policy.wasm (was it built with `opa build -t wasm`?)');

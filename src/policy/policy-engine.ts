@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import { unwatchFile, watchFile } from 'node:fs';
 import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import { BundleError, parseBundle, type PolicyBundle } from './bundle.js';
+import type { BundleVerification } from './bundle-signature.js';
 
 /** What every policy entrypoint returns (DESIGN.md, Policies). */
 export interface Decision {
@@ -17,6 +18,8 @@ export interface LoadedBundleInfo {
   readonly entrypoints: readonly string[];
   readonly loadedAt: Date;
   readonly path: string;
+  /** True when the bundle's signature was verified under the configured key (policy.verification). */
+  readonly signatureVerified: boolean;
 }
 
 export type ReloadResult =
@@ -29,6 +32,8 @@ export interface PolicyEngineOptions {
   readonly requiredEntrypoints: readonly string[];
   /** Data merged over the bundle's data.json at the top level, e.g. `{ tenants: {...} }`. */
   readonly externalData?: Record<string, unknown>;
+  /** When set, only bundles signed by this key load (an unsigned or altered one is refused). */
+  readonly verification?: BundleVerification;
 }
 
 interface ActiveBundle {
@@ -69,7 +74,7 @@ export class PolicyEngine {
   async reload(): Promise<ReloadResult> {
     try {
       const archive = await readFile(this.options.bundlePath);
-      const next = await this.instantiate(parseBundle(archive));
+      const next = await this.instantiate(parseBundle(archive, this.options.verification));
       this.active = next; // a single reference swap: no request ever sees a half-loaded bundle
       return { ok: true, info: next.info };
     } catch (error) {
@@ -162,6 +167,7 @@ export class PolicyEngine {
         entrypoints: Object.keys(policy.entrypoints as Record<string, number>).sort(),
         loadedAt: new Date(),
         path: this.options.bundlePath,
+        signatureVerified: this.options.verification !== undefined,
       },
     };
   }

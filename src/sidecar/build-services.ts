@@ -1,16 +1,19 @@
+import type { KeyObject } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { AdapterRegistry } from '../adapters/index.js';
 import { AdmissionController } from '../admission/index.js';
 import { AuditLog } from '../audit/index.js';
 import { TenantRegistry, type SidecarConfig } from '../config/index.js';
 import { AuditTrail, GuardedAdapters, GuardedAdmission, GuardedBlocks, GuardedKeys, TenantErasure } from '../enforcement/index.js';
+import { Errors, TgError } from '../errors.js';
 import type { SidecarServices } from '../http/index.js';
 import { ApiKeyRegistry } from '../identity/index.js';
 import { KeyStore, loadMasterKey, OffloadStore } from '../keys/index.js';
 import type { BlockLedger } from '../ledger/index.js';
 import { TenantMetrics } from '../metrics/index.js';
 import { loadRevocationList, type RevocationList } from '../pki/index.js';
-import { PolicyEngine, REQUIRED_ENTRYPOINTS } from '../policy/index.js';
+import { loadVerificationKey, PolicyEngine, REQUIRED_ENTRYPOINTS, type BundleVerification } from '../policy/index.js';
 import { registryData } from './registry-data.js';
 import { restoreStateFromAudit } from './restore-state.js';
 
@@ -40,7 +43,13 @@ export interface AssembledSidecar {
  */
 export async function buildServices(config: SidecarConfig, logger: Logger, overrides: ComponentOverrides = {}): Promise<AssembledSidecar> {
   const tenants = new TenantRegistry(config.tenants);
-  const policy = new PolicyEngine({ bundlePath: config.paths.policyBundle, requiredEntrypoints: REQUIRED_ENTRYPOINTS, externalData: registryData(config, tenants) });
+  const verification = config.policyVerification ? bundleVerification(config.file, config.policyVerification) : undefined;
+  const policy = new PolicyEngine({
+    bundlePath: config.paths.policyBundle,
+    requiredEntrypoints: REQUIRED_ENTRYPOINTS,
+    externalData: registryData(config, tenants),
+    ...(verification ? { verification } : {}),
+  });
   const loaded = await policy.reload();
   if (loaded.ok) logger.info({ revision: loaded.info.revision }, 'policy bundle loaded');
   else logger.error({ problem: loaded.error }, 'no policy bundle loaded: denying everything until one loads');
@@ -120,4 +129,15 @@ export async function buildServices(config: SidecarConfig, logger: Logger, overr
       keys.close();
     },
   };
+}
+
+/** The configured bundle-signing key, read once at start; an unreadable key stops the start (fail closed). */
+function bundleVerification(configFile: string, v: NonNullable<SidecarConfig['policyVerification']>): BundleVerification {
+  let publicKey: KeyObject;
+  try {
+    publicKey = loadVerificationKey(readFileSync(v.publicKeyFile));
+  } catch {
+    throw new TgError(Errors.CONFIG_INVALID, { message: `${configFile}: policy.verification.public_key: ${v.publicKeyFile} is not a readable PEM public key` });
+  }
+  return { publicKey, algorithm: v.algorithm, ...(v.keyId ? { keyId: v.keyId } : {}) };
 }

@@ -1,6 +1,6 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
 import { TgError } from '../../src/errors.js';
@@ -85,5 +85,11 @@ describe('loadConfig', () => {
 
   test('a missing file says how to create one', () => {
     expect(() => loadConfig('/nonexistent/config.yaml', {})).toThrow(/tenantguard init/);
+  });
+
+  test('policy.verification: an HMAC or unknown algorithm is refused by name; the key path is resolved against the config file', () => {
+    expect(problemsOf(`${valid}policy:\n  verification:\n    public_key: ./signing.pub\n    algorithm: HS256\n`)).toMatch(/policy\.verification\.algorithm/);
+    const file = write(`${valid}policy:\n  verification:\n    public_key: ./signing.pub\n`);
+    expect(loadConfig(file, {}).policyVerification).toEqual({ publicKeyFile: join(dirname(file), 'signing.pub'), algorithm: 'RS256' });
   });
 });
