@@ -44,6 +44,8 @@ export interface SidecarConfig {
   readonly limits: { readonly maxBodyBytes: number; readonly maxBlocksPerCall: number; readonly maxOffloadBytes: number };
   /** When set, only policy bundles signed by this key load (the key is read by the sidecar). */
   readonly policyVerification?: { readonly publicKeyFile: string; readonly algorithm: SigningAlgorithm; readonly keyId?: string };
+  /** When set, bundles are pulled from this server into paths.policyBundle. */
+  readonly bundleService?: { readonly url: string; readonly caFile?: string; readonly pollIntervalMs: number };
   /** Worker capacity and queueing (admission control). */
   readonly admission: { readonly capacitySlots: number; readonly maxQueueWaitMs: number; readonly requestTimeoutMs: number };
 }
@@ -153,6 +155,15 @@ function resolveConfig(file: string, raw: RawConfig, env: NodeJS.ProcessEnv): Si
             publicKeyFile: at(raw.policy.verification.public_key),
             algorithm: raw.policy.verification.algorithm,
             ...(raw.policy.verification.key_id ? { keyId: raw.policy.verification.key_id } : {}),
+          },
+        }
+      : {}),
+    ...(raw.policy.bundle_service
+      ? {
+          bundleService: {
+            url: raw.policy.bundle_service.url,
+            ...(raw.policy.bundle_service.ca ? { caFile: at(raw.policy.bundle_service.ca) } : {}),
+            pollIntervalMs: Math.round(raw.policy.bundle_service.poll_seconds * 1000),
           },
         }
       : {}),

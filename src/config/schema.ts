@@ -71,6 +71,14 @@ export const configSchema = z.strictObject({
           key_id: z.string().min(1).optional(),
         })
         .optional(),
+      /** Pull bundles from a bundle server (OPA-style polling with ETag) into paths.policy_bundle. */
+      bundle_service: z
+        .strictObject({
+          url: z.url({ protocol: /^https?$/, error: 'must be an http:// or https:// URL' }),
+          ca: z.string().min(1).optional(),
+          poll_seconds: z.number().min(0.1).max(86_400).default(60),
+        })
+        .optional(),
     })
     .default({}),
   limits: z

@@ -6,3 +6,5 @@ export { Entrypoints, REQUIRED_ENTRYPOINTS } from './entrypoints.js';
 export type { Entrypoint } from './entrypoints.js';
 export { loadVerificationKey, SIGNING_ALGORITHMS } from './bundle-signature.js';
 export type { BundleVerification, SigningAlgorithm } from './bundle-signature.js';
+export { BundlePoller } from './bundle-poller.js';
+export type { BundleServiceOptions, PollOutcome } from './bundle-poller.js';

@@ -72,8 +72,18 @@ export class PolicyEngine {
    * defect the previous bundle keeps serving and the error says why.
    */
   async reload(): Promise<ReloadResult> {
+    let archive: Buffer;
     try {
-      const archive = await readFile(this.options.bundlePath);
+      archive = await readFile(this.options.bundlePath);
+    } catch (error) {
+      return { ok: false, error: describeLoadError(error), kept: this.info };
+    }
+    return this.load(archive);
+  }
+
+  /** Like `reload`, from bytes (a downloaded bundle): swapped in only if complete and evaluable. */
+  async load(archive: Uint8Array): Promise<ReloadResult> {
+    try {
       const next = await this.instantiate(parseBundle(archive, this.options.verification));
       this.active = next; // a single reference swap: no request ever sees a half-loaded bundle
       return { ok: true, info: next.info };

@@ -7,6 +7,8 @@ import { pino, type Logger } from 'pino';
 import type { SidecarConfig } from '../config/index.js';
 import { createRequestHandler, type SidecarServices } from '../http/index.js';
 import { pkiPaths } from '../pki/index.js';
+import { BundlePoller, type PolicyEngine } from '../policy/index.js';
+import { Errors, TgError } from '../errors.js';
 import { buildServices, type ComponentOverrides } from './build-services.js';
 import { lockStateDirectories, type StateLock } from './state-lock.js';
 
@@ -64,6 +66,7 @@ export async function startSidecar(config: SidecarConfig, options: StartOptions 
 async function serve(config: SidecarConfig, options: StartOptions, logger: Logger, lock: StateLock): Promise<RunningSidecar> {
   const interval = options.watchIntervalMs ?? 1000;
   const pki = pkiPaths(config.paths.pki);
+  const bundleServerCa = readBundleServerCa(config); // before anything is opened: a bad path stops the start cleanly
   const assembled = await buildServices(config, logger, options.overrides);
   const { services } = assembled;
 
@@ -71,6 +74,7 @@ async function serve(config: SidecarConfig, options: StartOptions, logger: Logge
     if (result.ok) logger.info({ revision: result.info.revision }, 'policy bundle reloaded');
     else logger.error({ problem: result.error, kept: result.kept?.revision ?? null }, 'policy bundle refused');
   }, interval);
+  const poller = config.bundleService ? startBundlePolling(config.bundleService, config.paths.policyBundle, bundleServerCa, services.policy, logger) : null;
   // Revocations take effect without a restart, checked on every request, not only at handshake.
   watchFile(pki.revocationList, { interval }, () => {
     assembled.reloadRevocations().then(
@@ -115,6 +119,7 @@ async function serve(config: SidecarConfig, options: StartOptions, logger: Logge
     closing ??= (async () => {
       unwatchFile(pki.revocationList);
       unwatchFile(serverCertFile);
+      poller?.stop();
       const servers = unixServer ? [server, unixServer] : [server];
       const drained = Promise.all(servers.map((s) => new Promise<void>((done) => s.close(() => done()))));
       // Keep-alive sockets become idle as their in-flight request finishes; close them as they do
@@ -151,4 +156,24 @@ async function listenOnUnixSocket(path: string, app: ReturnType<typeof createReq
   }
   chmodSync(path, 0o600);
   return server;
+}
+
+function readBundleServerCa(config: SidecarConfig): Buffer | undefined {
+  const caFile = config.bundleService?.caFile;
+  if (!caFile) return undefined;
+  try {
+    return readFileSync(caFile);
+  } catch {
+    throw new TgError(Errors.CONFIG_INVALID, { message: `${config.file}: policy.bundle_service.ca: cannot read ${caFile}` });
+  }
+}
+
+/** Pulls bundles from `policy.bundle_service` into the bundle file, logging what each poll did. */
+function startBundlePolling(service: NonNullable<SidecarConfig['bundleService']>, bundlePath: string, ca: Buffer | undefined, policy: PolicyEngine, logger: Logger): BundlePoller {
+  const poller = new BundlePoller(policy, { url: service.url, pollIntervalMs: service.pollIntervalMs, bundlePath, ...(ca ? { ca } : {}) });
+  poller.start((outcome) => {
+    if (outcome.kind === 'updated') logger.info({ revision: outcome.info.revision }, 'policy bundle downloaded and serving');
+    else if (outcome.kind === 'failed') logger.error({ problem: outcome.problem, serving: policy.info?.revision ?? null }, 'policy bundle poll failed');
+  });
+  return poller;
 }

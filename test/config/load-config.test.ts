@@ -92,4 +92,10 @@ describe('loadConfig', () => {
     const file = write(`${valid}policy:\n  verification:\n    public_key: ./signing.pub\n`);
     expect(loadConfig(file, {}).policyVerification).toEqual({ publicKeyFile: join(dirname(file), 'signing.pub'), algorithm: 'RS256' });
   });
+
+  test('policy.bundle_service: only http(s) URLs; the poll interval defaults to 60 s', () => {
+    expect(problemsOf(`${valid}policy:\n  bundle_service:\n    url: ftp://bundles.example/b.tar.gz\n`)).toMatch(/policy\.bundle_service\.url: must be an http:\/\/ or https:\/\/ URL/);
+    const file = write(`${valid}policy:\n  bundle_service:\n    url: https://bundles.example/b.tar.gz\n    ca: ./bundle-ca.crt\n`);
+    expect(loadConfig(file, {}).bundleService).toEqual({ url: 'https://bundles.example/b.tar.gz', caFile: join(dirname(file), 'bundle-ca.crt'), pollIntervalMs: 60_000 });
+  });
 });
