@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { registerAuditCommands } from './audit-command.js';
 import { registerConformanceCommand } from './conformance-command.js';
 import { registerInitCommand } from './init-command.js';
+import { registerOperatorCommands } from './operator-commands.js';
 import { registerPkiCommands } from './pki-command.js';
 import { registerPolicyCommands } from './policy-commands.js';
 import { registerServeCommand } from './serve-command.js';
@@ -15,6 +16,7 @@ registerInitCommand(program);
 registerPkiCommands(program);
 registerPolicyCommands(program);
 registerAuditCommands(program);
+registerOperatorCommands(program);
 registerConformanceCommand(program);
 
 await program.parseAsync(process.argv);

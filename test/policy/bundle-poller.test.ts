@@ -83,9 +83,10 @@ describe('pulling bundles from a bundle server (ETag polling)', () => {
     });
     try {
       const deadline = Date.now() + 10_000;
-      while ((await tg.call({}, 'GET', '/readyz')).status !== 200 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      // Ready once the downloaded bundle serves; it is stored for the next start right after.
+      while (((await tg.call({}, 'GET', '/readyz')).status !== 200 || !existsSync(bundlePath)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
       expect((await tg.call(tg.operator, 'GET', '/v1/policy')).body).toMatchObject({ sha256: sha256(bundleA) });
-      expect(existsSync(bundlePath)).toBe(true);
+      expect(sha256(readFileSync(bundlePath))).toBe(sha256(bundleA));
       expect((await tg.call(tg.worker, 'POST', '/v1/blocks/allocate', { tenant: 'free-demo', request_id: 'r1', count: 1 })).status).toBe(200);
     } finally {
       await tg.close();
