@@ -83,33 +83,22 @@ async function serve(config: SidecarConfig, options: StartOptions, logger: Logge
     );
   });
 
-  const tlsMaterial = () => ({
-    key: readFileSync(pki.privateKey('server', SERVER_CERT_ID)),
-    cert: readFileSync(pki.certificate('server', SERVER_CERT_ID)),
-    ca: readFileSync(pki.caCert),
-  });
-  const timeouts = clientTimeouts(options);
-  const server: Server = createServer({ ...tlsMaterial(), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3', ...timeouts, handshakeTimeout: timeouts.headersTimeout }, createRequestHandler(services));
-  // Renewed server certificates are picked up for new handshakes without a restart.
   const serverCertFile = pki.certificate('server', SERVER_CERT_ID);
-  watchFile(serverCertFile, { interval }, () => {
-    try {
-      server.setSecureContext({ ...tlsMaterial(), minVersion: 'TLSv1.3' });
-      logger.info('server certificate reloaded');
-    } catch {
-      logger.error('server certificate unreadable; keeping the previous one');
-    }
-  });
-
-  await new Promise<void>((resolveListen, rejectListen) => {
-    server.once('error', rejectListen);
-    server.listen(config.listen.port, config.listen.host, () => {
-      server.off('error', rejectListen);
-      resolveListen();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const unixServer = config.listen.unixSocket ? await listenOnUnixSocket(config.listen.unixSocket, createRequestHandler(services, 'unix'), timeouts) : null;
+  const stopWatching = (): void => {
+    unwatchFile(pki.revocationList);
+    unwatchFile(serverCertFile);
+    poller?.stop();
+  };
+  let listening: { server: Server; unixServer: PlainServer | null; port: number };
+  try {
+    listening = await listen(config, options, services, pki, serverCertFile, interval, logger);
+  } catch (error) {
+    // Nothing may stay open or watched after a failed start (port in use, unreadable server key).
+    stopWatching();
+    await assembled.close();
+    throw error;
+  }
+  const { server, unixServer, port } = listening;
   const host = config.listen.host.includes(':') ? `[${config.listen.host}]` : config.listen.host;
   const url = `https://${host}:${port}`;
   logger.info({ url, trustDomain: config.trustDomain, ...(unixServer ? { unixSocket: config.listen.unixSocket } : {}) }, 'tenantguard listening');
@@ -117,9 +106,7 @@ async function serve(config: SidecarConfig, options: StartOptions, logger: Logge
   let closing: Promise<void> | null = null;
   const close = (): Promise<void> => {
     closing ??= (async () => {
-      unwatchFile(pki.revocationList);
-      unwatchFile(serverCertFile);
-      poller?.stop();
+      stopWatching();
       const servers = unixServer ? [server, unixServer] : [server];
       const drained = Promise.all(servers.map((s) => new Promise<void>((done) => s.close(() => done()))));
       // Keep-alive sockets become idle as their in-flight request finishes; close them as they do
@@ -136,6 +123,48 @@ async function serve(config: SidecarConfig, options: StartOptions, logger: Logge
     return closing;
   };
   return { url, port, services, close };
+}
+
+/** HTTPS (and the worker's Unix socket), listening; renewed server certificates are picked up without a restart. */
+async function listen(
+  config: SidecarConfig,
+  options: StartOptions,
+  services: SidecarServices,
+  pki: ReturnType<typeof pkiPaths>,
+  serverCertFile: string,
+  interval: number,
+  logger: Logger,
+): Promise<{ server: Server; unixServer: PlainServer | null; port: number }> {
+  const tlsMaterial = () => ({
+    key: readFileSync(pki.privateKey('server', SERVER_CERT_ID)),
+    cert: readFileSync(serverCertFile),
+    ca: readFileSync(pki.caCert),
+  });
+  const timeouts = clientTimeouts(options);
+  const server: Server = createServer({ ...tlsMaterial(), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3', ...timeouts, handshakeTimeout: timeouts.headersTimeout }, createRequestHandler(services));
+  watchFile(serverCertFile, { interval }, () => {
+    try {
+      server.setSecureContext({ ...tlsMaterial(), minVersion: 'TLSv1.3' });
+      logger.info('server certificate reloaded');
+    } catch {
+      logger.error('server certificate unreadable; keeping the previous one');
+    }
+  });
+  try {
+    await new Promise<void>((resolveListen, rejectListen) => {
+      server.once('error', rejectListen);
+      server.listen(config.listen.port, config.listen.host, () => {
+        server.off('error', rejectListen);
+        resolveListen();
+      });
+    });
+    const port = (server.address() as AddressInfo).port;
+    const unixServer = config.listen.unixSocket ? await listenOnUnixSocket(config.listen.unixSocket, createRequestHandler(services, 'unix'), timeouts) : null;
+    return { server, unixServer, port };
+  } catch (error) {
+    server.close();
+    throw error;
+  }
 }
 
 /**

@@ -1,5 +1,6 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
@@ -75,5 +76,19 @@ describe('one sidecar per state directory', () => {
     const restarted = await startSidecar(config, quiet);
     expect(readFileSync(join(config.paths.audit, LOCK_FILE), 'utf8')).toBe(`${process.pid}\n`);
     await restarted.close();
+  });
+
+  test('a start that fails after opening the state (port in use) releases the lock: the next start on the same directories works', async () => {
+    const setup = await initDirectory(mkdtempSync(join(tmpdir(), 'tg-lock-')), { port: 0 });
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as AddressInfo).port;
+    const config = { ...loadConfig(setup.configFile), listen: { host: '127.0.0.1', port } };
+    await expect(startSidecar(config, quiet)).rejects.toMatchObject({ code: 'EADDRINUSE' });
+    expect(existsSync(join(config.paths.audit, LOCK_FILE))).toBe(false);
+    await new Promise<void>((resolve) => blocker.close(() => resolve()));
+    const started = await startSidecar(config, quiet);
+    expect(started.port).toBe(port);
+    await started.close();
   });
 });
