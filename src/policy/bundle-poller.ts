@@ -71,12 +71,13 @@ export class BundlePoller {
     // does it replace the local file, which therefore always holds a bundle that loaded.
     const reload = await this.engine.load(response.body);
     if (!reload.ok) return { kind: 'failed', problem: `downloaded bundle refused, previous one keeps serving: ${reload.error}` };
-    this.etag = response.etag;
     try {
       await writeFileDurably(this.options.bundlePath, response.body, 0o644);
     } catch (error) {
+      // The ETag stays the old one, so the next poll downloads it again and retries the store.
       return { kind: 'failed', problem: `bundle ${reload.info.revision} is serving but could not be stored for the next start: ${(error as NodeJS.ErrnoException).code ?? 'write failed'}` };
     }
+    this.etag = response.etag;
     return { kind: 'updated', info: reload.info };
   }
 

@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -73,6 +73,22 @@ describe('pulling bundles from a bundle server (ETag polling)', () => {
     const unreachable = new BundlePoller(engine, { url: 'http://127.0.0.1:9/bundle.tar.gz', pollIntervalMs: 60_000, bundlePath });
     expect(await unreachable.poll()).toMatchObject({ kind: 'failed', problem: expect.stringMatching(/unreachable/) });
     expect(engine.info?.sha256).toBe(sha256(bundleB));
+  });
+
+  test('a bundle that serves but cannot be stored is downloaded again (its ETag is not kept) until the store works', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'tg-poll-store-'));
+    const bundlePath = join(dir, 'bundle.tar.gz');
+    mkdirSync(bundlePath); // rename(2) over a directory fails: the disk refuses the store for real
+    const engine = new PolicyEngine({ bundlePath, requiredEntrypoints: REQUIRED_ENTRYPOINTS });
+    const poller = new BundlePoller(engine, { url: server.url, pollIntervalMs: 60_000, bundlePath });
+    server.answer = { status: 200, etag: '"s"', body: bundleA };
+    expect(await poller.poll()).toMatchObject({ kind: 'failed', problem: expect.stringMatching(/serving but could not be stored/) });
+    expect(engine.info?.sha256).toBe(sha256(bundleA));
+    rmSync(bundlePath, { recursive: true });
+    expect(await poller.poll()).toMatchObject({ kind: 'updated' });
+    expect(server.seenEtags.at(-1)).toBeUndefined(); // asked for the whole bundle again
+    expect(sha256(readFileSync(bundlePath))).toBe(sha256(bundleA));
+    expect(await poller.poll()).toEqual({ kind: 'unchanged' });
   });
 
   test('a sidecar configured with policy.bundle_service and no local bundle becomes ready from the server', async () => {
