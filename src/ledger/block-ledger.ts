@@ -11,6 +11,13 @@
  *   owned(t)+awaitingScrub ──free──▶ contaminated ──confirmScrub──▶ clean
  *   dirty / cached ──confirmScrub──▶ clean          removeTenant(t): everything of t ──▶ contaminated
  *
+ * Two ways in, one state machine. Allocator mode: `allocate` chooses the blocks. Claim mode (for
+ * engines that own their block pool, such as vLLM): the engine chooses, and `claim` judges its
+ * choice for one request — new blocks (scrub-flagged when they hold anyone else's data) and prefix
+ * hits (only the tenant's own data, I6) — and `release` gives them back. A claimed block is held by
+ * one or more requests of its tenant (shared prefix blocks); it leaves `owned` when the last
+ * holder releases it. Both modes move blocks through the same `transition` and replay alike.
+ *
  * Invariants enforced here in code, whatever the policy says: I1 (one owner per block — a block
  * has one owner slot), I2 (another tenant's data is unreadable until a confirmed scrub), I3 (owned +
  * cached ≤ quota), I4 (only the owner frees or reads), I5 (dedicated pools serve only their tenant),
@@ -54,6 +61,8 @@ import type {
   BlockDenialReason,
   BlockId,
   BlockState,
+  ClaimResult,
+  Claimed,
   ConfirmScrubResult,
   FreeOptions,
   FreeResult,
@@ -64,6 +73,8 @@ import type {
   PoolSpec,
   PoolStats,
   QuotaExceeded,
+  Released,
+  ReleaseResult,
   ReplayAllocateResult,
   RolledBack,
   TenantChanged,
@@ -95,6 +106,7 @@ const J_LINK_B = 4;
 const J_UNLINK_B = 5;
 const J_PEAK = 6; //    tenantIndex, oldPeak
 const J_FN = 7; //      key into undoFns (tenant registry changes)
+const J_HOLDS = 8; //   block, oldHolds
 
 /** Most pools a ledger may have (pool index is stored in a Uint16Array). */
 const MAX_POOLS = 0xffff;
@@ -128,6 +140,8 @@ interface TenantSlot {
   readonly ownedList: ListId; // primary
   readonly dirtyLists: readonly ListId[]; // primary, per pool
   readonly cachedLists: readonly ListId[]; // primary, per pool, oldest first
+  /** Claim mode: live requests of the tenant → block indices each holds. */
+  requests: Map<string, Set<number>>;
 }
 
 interface OpRecord {
@@ -151,6 +165,8 @@ export class BlockLedger {
   private readonly owner: Int32Array; // tenant index, or NIL
   private readonly flags: Uint8Array;
   private readonly poolOf: Uint16Array;
+  /** Claim mode: how many live requests hold each owned block (0 for allocator-mode blocks). */
+  private readonly holds: Int32Array;
 
   private readonly primary: BlockLists;
   private readonly secondary: BlockLists;
@@ -171,6 +187,7 @@ export class BlockLedger {
     this.owner = new Int32Array(this.blockCount).fill(NIL);
     this.flags = new Uint8Array(this.blockCount);
     this.poolOf = new Uint16Array(this.blockCount);
+    this.holds = new Int32Array(this.blockCount);
     this.primary = new BlockLists(this.blockCount);
     this.secondary = new BlockLists(this.blockCount);
 
@@ -229,6 +246,7 @@ export class BlockLedger {
         ownedList: this.primary.createList(),
         dirtyLists: this.pools.map(() => this.primary.createList()),
         cachedLists: this.pools.map(() => this.primary.createList()),
+        requests: new Map(),
       };
       this.slots.push(slot);
       this.slotById.set(slot.spec.id, slot);
@@ -313,11 +331,15 @@ export class BlockLedger {
         drain(slot.cachedLists[p]!);
         drain(slot.dirtyLists[p]!);
       }
+      for (let b = this.primary.head(slot.ownedList); b !== NIL; b = this.primary.next[b]!) this.setHolds(b, 0);
       drain(slot.ownedList);
+      const requests = slot.requests;
+      slot.requests = new Map();
       slot.removed = true;
       this.slotById.delete(slot.spec.id);
       this.journalFn(() => {
         slot.removed = false;
+        slot.requests = requests;
         this.slotById.set(slot.spec.id, slot);
       });
       return { opId, contaminated };
@@ -426,8 +448,8 @@ export class BlockLedger {
    */
   free(tenantId: TenantId, ids: readonly BlockId[], options: FreeOptions = {}): FreeResult {
     const slot = this.requireTenant(tenantId);
-    const batch = this.checkBatch(ids, true, (b) => this.ownership(b, slot, 'free'));
-    if (batch.denials.length > 0) return denied(batch.denials, true);
+    const batch = this.checkBatch(ids, true, (b) => this.ownership(b, slot, 'free') ?? (this.holds[b]! > 0 ? 'claimed' : null));
+    if (batch.denials.length > 0) return denied(batch.denials, batch.denials.some((d) => d.reason !== 'claimed'));
     return this.run((opId) => {
       const result = { ok: true as const, opId, cached: 0, dirty: 0, contaminated: 0 };
       for (const b of batch.indices) {
@@ -503,6 +525,161 @@ export class BlockLedger {
       }
       return { ok: true, opId, hits };
     });
+  }
+
+  // ───────────────────────────── claim mode ─────────────────────────────
+
+  /**
+   * Judges the engine's choice of blocks for one request of the tenant, all or nothing.
+   * New `blocks` (I1: none may be in use; I5: all in the tenant's pool) become owned by the
+   * request, with scrub: true when they hold another tenant's or contaminated data (I2) — the
+   * worker zeroes those before its forward pass and confirms with `confirmScrub`. `prefixHits` may
+   * only name the tenant's own data (I6): its cached or dirty blocks, or blocks another live
+   * request of the same tenant holds (then shared); never a block awaiting a scrub (I2). Quota
+   * (I3): owned after the claim ≤ quota, else quota_exceeded; the tenant's oldest cached blocks
+   * are demoted to dirty (still its data, still a valid prefix hit) to keep owned + cached ≤ quota.
+   * A violation (another tenant's block named) is flagged for the audit log as I1/I6.
+   */
+  claim(tenantId: TenantId, requestId: string, blocks: readonly BlockId[], prefixHits: readonly BlockId[] = []): ClaimResult {
+    const slot = this.requireTenant(tenantId);
+    requireRequestId(requestId);
+    if (!Array.isArray(blocks) || !Array.isArray(prefixHits)) {
+      throw new TgError(Errors.BAD_REQUEST, { message: 'block ids must be arrays' });
+    }
+    const held = slot.requests.get(requestId);
+    const seen = new Set<number>();
+    const denials: BlockDenial[] = [];
+    const fresh: number[] = [];
+    const hits: number[] = [];
+    let violation = false;
+    let newlyOwned = 0;
+    const check = (ids: readonly BlockId[], judge: (b: number) => BlockDenialReason | null, into: number[]): void => {
+      for (const id of ids) {
+        const b = this.indexOf(id);
+        if (b === NIL) denials.push({ id, reason: 'unknown_block' });
+        else if (seen.has(b)) denials.push({ id, reason: 'duplicate' });
+        else {
+          seen.add(b);
+          const reason = judge(b);
+          if (reason === null) into.push(b);
+          else {
+            denials.push({ id, reason });
+            if (reason === 'not_owner') violation = true;
+          }
+        }
+      }
+    };
+    const foreign = (b: number): boolean => {
+      const s = this.state[b]!;
+      return s === CONTAMINATED || ((s === OWNED || s === CACHED || s === DIRTY) && this.owner[b] !== slot.index);
+    };
+    check(prefixHits, (b) => {
+      if (this.poolOf[b] !== slot.poolIndex) return 'wrong_pool';
+      if (foreign(b)) return 'not_owner';
+      const s = this.state[b]!;
+      if (s === CLEAN) return 'not_allocated';
+      if (s === OWNED) {
+        if ((this.flags[b]! & AWAITING_SCRUB) !== 0) return 'scrub_pending';
+        if (held?.has(b) === true || this.holds[b] === 0) return 'in_use';
+        return null;
+      }
+      newlyOwned++;
+      return null;
+    }, hits);
+    check(blocks, (b) => {
+      if (this.poolOf[b] !== slot.poolIndex) return this.pools[this.poolOf[b]!]!.spec.dedicatedTo === undefined ? 'wrong_pool' : 'not_owner';
+      if (this.state[b] === OWNED) return this.owner[b] === slot.index ? 'in_use' : 'not_owner';
+      newlyOwned++;
+      return null;
+    }, fresh);
+    if (denials.length > 0) return denied(denials, violation);
+    if (slot.owned + newlyOwned > slot.spec.quotaBlocks) return this.quotaExceeded(slot, newlyOwned);
+
+    return this.run((opId) => {
+      const out: Claimed = { ok: true, opId, blocks: [], hits: 0, evicted: [], reclaimed: [] };
+      const set = held ?? new Set<number>();
+      if (held === undefined && hits.length + fresh.length > 0) {
+        slot.requests.set(requestId, set);
+        this.journalFn(() => slot.requests.delete(requestId));
+      }
+      for (const b of hits) {
+        if (this.state[b] !== OWNED) this.transition(b, OWNED, slot.index, 0);
+        this.setHolds(b, this.holds[b]! + 1);
+        out.hits++;
+      }
+      for (const b of fresh) {
+        this.give(slot, b, out);
+        this.setHolds(b, 1);
+      }
+      const added = [...hits, ...fresh];
+      for (const b of added) set.add(b);
+      this.journalFn(() => {
+        for (const b of added) set.delete(b);
+      });
+      const ownCached = slot.cachedLists[slot.poolIndex]!;
+      while (slot.owned + slot.cached > slot.spec.quotaBlocks) {
+        const b = this.primary.head(ownCached);
+        if (b === NIL) throw new Error('quota check and cached list disagree');
+        out.reclaimed.push(this.idOf(b));
+        this.transition(b, DIRTY, slot.index, 0);
+      }
+      this.bumpPeak(slot);
+      return out;
+    });
+  }
+
+  /**
+   * The request gives back blocks it holds (finished, preempted, or its engine dropped them). A
+   * block whose last holder this was leaves `owned` as `free` would move it (cached with `cache`,
+   * else dirty; contaminated when its scrub was never confirmed). Any id the request does not
+   * hold refuses the whole batch; one held by another tenant is a violation (I4).
+   */
+  release(tenantId: TenantId, requestId: string, ids: readonly BlockId[], options: FreeOptions = {}): ReleaseResult {
+    const slot = this.requireTenant(tenantId);
+    requireRequestId(requestId);
+    const held = slot.requests.get(requestId);
+    const batch = this.checkBatch(ids, true, (b) => {
+      if (held?.has(b) === true) return null;
+      const s = this.state[b]!;
+      return (s === OWNED || s === CACHED) && this.owner[b] !== slot.index ? 'not_owner' : 'not_held';
+    });
+    if (batch.denials.length > 0) return denied(batch.denials, batch.denials.some((d) => d.reason === 'not_owner'));
+    const set = held!;
+    return this.run((opId) => {
+      const out: Released = { ok: true, opId, cached: 0, dirty: 0, contaminated: 0, shared: 0 };
+      for (const b of batch.indices) set.delete(b);
+      if (set.size === 0) slot.requests.delete(requestId);
+      this.journalFn(() => {
+        for (const b of batch.indices) set.add(b);
+        slot.requests.set(requestId, set);
+      });
+      for (const b of batch.indices) {
+        this.setHolds(b, this.holds[b]! - 1);
+        if (this.holds[b]! > 0) out.shared++;
+        else if ((this.flags[b]! & AWAITING_SCRUB) !== 0) {
+          this.transition(b, CONTAMINATED, NIL, 0);
+          out.contaminated++;
+        } else if (options.cache === true && this.poolOf[b] === slot.poolIndex) {
+          this.transition(b, CACHED, slot.index, 0);
+          out.cached++;
+        } else {
+          this.transition(b, DIRTY, slot.index, 0);
+          out.dirty++;
+        }
+      }
+      return out;
+    });
+  }
+
+  /** Claim mode: the blocks a live request of the tenant holds, ascending; empty when it holds none. */
+  requestBlocks(tenantId: TenantId, requestId: string): BlockId[] {
+    const set = this.requireTenant(tenantId).requests.get(requestId);
+    return set === undefined ? [] : [...set].map((b) => this.idOf(b)).sort((a, b) => a - b);
+  }
+
+  /** Claim mode: ids of the tenant's live requests. */
+  liveRequests(tenantId: TenantId): string[] {
+    return [...this.requireTenant(tenantId).requests.keys()];
   }
 
   // ───────────────────────────── commit / rollback ─────────────────────────────
@@ -663,6 +840,20 @@ export class BlockLedger {
         report(`I1: block ${id} is not in the lists its state calls for`);
       }
     }
+    // Claim mode: every hold is a live request of the block's owner, and `holds` counts them.
+    const holders = new Int32Array(this.blockCount);
+    for (const slot of this.slots) {
+      for (const set of slot.requests.values()) {
+        if (set.size === 0) report(`tenant ${slot.spec.id} keeps a request that holds no block`);
+        for (const b of set) {
+          holders[b]!++;
+          if (this.state[b] !== OWNED || this.owner[b] !== slot.index) report(`I1: block ${this.idOf(b)} is held by a request of a tenant that does not own it`);
+        }
+      }
+    }
+    for (let b = 0; b < this.blockCount; b++) {
+      if (holders[b] !== this.holds[b]) report(`block ${this.idOf(b)} hold count disagrees with its requests`);
+    }
     for (const slot of this.slots) {
       const i = slot.index;
       if (slot.owned !== owned[i] || slot.cached !== cached[i] || slot.awaitingScrub !== awaiting[i]) {
@@ -709,7 +900,7 @@ export class BlockLedger {
   }
 
   /** Hands block `b` to the tenant, flagged for scrub when it holds anyone else's data (I2). */
-  private give(slot: TenantSlot, b: number, out: Allocation): void {
+  private give(slot: TenantSlot, b: number, out: Pick<Allocation, 'blocks' | 'evicted' | 'reclaimed'>): void {
     const s = this.state[b]!;
     const previous = this.owner[b]!;
     const ownData = (s === DIRTY || s === CACHED) && previous === slot.index;
@@ -836,6 +1027,14 @@ export class BlockLedger {
     }
   }
 
+  private setHolds(b: number, holds: number): void {
+    if (this.holds[b] === holds) return;
+    this.journal.push(b);
+    this.journal.push(this.holds[b]!);
+    this.journal.push(J_HOLDS);
+    this.holds[b] = holds;
+  }
+
   private bumpPeak(slot: TenantSlot): void {
     if (slot.owned <= slot.peakOwned) return;
     this.journal.push(slot.index);
@@ -917,6 +1116,11 @@ export class BlockLedger {
         case J_PEAK: {
           const peak = j.pop();
           this.slots[j.pop()]!.peakOwned = peak;
+          break;
+        }
+        case J_HOLDS: {
+          const holds = j.pop();
+          this.holds[j.pop()] = holds;
           break;
         }
         case J_FN: {
@@ -1002,6 +1206,12 @@ export class BlockLedger {
   private idOf(b: number): BlockId {
     const pool = this.pools[this.poolOf[b]!]!;
     return pool.spec.first + (b - pool.base);
+  }
+}
+
+function requireRequestId(requestId: string): void {
+  if (typeof requestId !== 'string' || requestId.length === 0) {
+    throw new TgError(Errors.BAD_REQUEST, { message: 'request id must be a non-empty string' });
   }
 }
 

@@ -64,8 +64,12 @@ export type BlockDenialReason =
   | 'scrub_pending'
   /** replayAllocate only: the block is not in the tenant's pool. */
   | 'wrong_pool'
-  /** replayAllocate only: the block is owned already. */
-  | 'in_use';
+  /** replayAllocate and claim: the block is in use already (claim: by the same tenant). */
+  | 'in_use'
+  /** release: the request does not hold the block (never claimed it, or released it already). */
+  | 'not_held'
+  /** free: the block was claimed by a request (claim mode); release it with `release`. */
+  | 'claimed';
 
 export interface BlockDenial {
   id: BlockId;
@@ -161,6 +165,43 @@ export interface Scrubbed {
 }
 
 export type ConfirmScrubResult = Scrubbed | BatchDenied;
+
+/**
+ * Claim mode: the engine chose the blocks. `blocks` are newly allocated to the request (each is
+ * flagged for scrub when it holds anyone else's data, I2); `hits` counts the prefix hits taken.
+ */
+export interface Claimed {
+  ok: true;
+  opId: OpId;
+  /** The newly claimed blocks, in the order given, with their scrub flags. */
+  blocks: AllocatedBlock[];
+  /** Prefix hits that made a block owned (cached or dirty own data) or added a holder to a shared one. */
+  hits: number;
+  /** Other tenants' cached blocks the engine reused (listed in `blocks` with scrub: true). */
+  evicted: BlockId[];
+  /**
+   * The tenant's own cached blocks that were reused as new blocks, or demoted to dirty to keep
+   * owned + cached within the quota (I3): they are no longer the tenant's prefix cache.
+   */
+  reclaimed: BlockId[];
+}
+
+export type ClaimResult = Claimed | QuotaExceeded | BatchDenied;
+
+export interface Released {
+  ok: true;
+  opId: OpId;
+  /** Blocks whose last holder this was, now cached by the tenant. */
+  cached: number;
+  /** ... now dirty with the tenant's data. */
+  dirty: number;
+  /** ... released before their scrub was confirmed: contaminated. */
+  contaminated: number;
+  /** Blocks still held by other requests of the same tenant (shared prefix blocks). */
+  shared: number;
+}
+
+export type ReleaseResult = Released | BatchDenied;
 
 export type AccessMode = 'read' | 'prefix_hit';
 
