@@ -14,6 +14,18 @@ test_worker_may_allocate_blocks if {
 		with data.tenants as registry
 }
 
+test_worker_may_send_a_scheduler_step if {
+	authz.allow with input as {"principal": principal("worker", "w1", "mtls"), "action": "blocks.step"}
+}
+
+test_tenant_and_operator_may_not_send_a_scheduler_step if {
+	every role in ["tenant", "operator"] {
+		d := authz.decision with input as {"principal": principal(role, "bob", "mtls"), "action": "blocks.step"}
+			with data.tenants as {"bob": {"tier": "free"}}
+		"role_not_permitted" in d.reasons
+	}
+}
+
 test_tenant_may_not_call_worker_route if {
 	d := authz.decision with input as {"principal": principal("tenant", "bob", "api_key"), "action": "blocks.allocate", "tenant": "bob"}
 		with data.tenants as registry

@@ -132,3 +132,51 @@ test_unknown_action_is_denied if {
 		with data.tiers as tiers
 	"unknown_action" in d.reasons
 }
+
+claim(tenant, n, owned, quota, pool) := object.union(allocate(tenant, n, owned, quota, pool), {"action": "blocks.claim"})
+
+test_claim_within_quota_is_allowed if {
+	blocks.allow with input as claim("bob", 6, 10, 16, shared_pool)
+		with data.tenants as registry
+		with data.tiers as tiers
+}
+
+test_claim_over_quota_is_denied if {
+	d := blocks.decision with input as claim("bob", 7, 10, 16, shared_pool)
+		with data.tenants as registry
+		with data.tiers as tiers
+	d.reasons == ["quota_exceeded"]
+}
+
+test_claim_adding_no_blocks_is_allowed_at_quota if {
+	blocks.allow with input as claim("bob", 0, 16, 16, shared_pool)
+		with data.tenants as registry
+		with data.tiers as tiers
+}
+
+test_claim_counts_must_be_whole_and_not_negative if {
+	every n in [-1, 1.5, "4"] {
+		d := blocks.decision with input as claim("bob", n, 0, 100000, shared_pool)
+			with data.tenants as registry
+			with data.tiers as tiers
+		d.reasons == ["count_invalid"]
+	}
+}
+
+# A step's claims may exceed one call's batch limit: many requests share one step.
+test_claim_is_not_bounded_by_the_batch_limit if {
+	blocks.allow with input as claim("bob", 5000, 0, 100000, shared_pool)
+		with data.tenants as registry
+		with data.tiers as tiers
+}
+
+test_claims_obey_dedicated_pools if {
+	d1 := blocks.decision with input as claim("bob", 1, 0, 16, acme_pool)
+		with data.tenants as registry
+		with data.tiers as tiers
+	d1.reasons == ["pool_not_permitted"]
+	d2 := blocks.decision with input as claim("acme", 1, 0, 16, shared_pool)
+		with data.tenants as registry
+		with data.tiers as tiers
+	d2.reasons == ["dedicated_pool_required"]
+}

@@ -11,7 +11,7 @@ package tenantguard.keys
 default allow := false
 
 actions := {
-	"keys.datakey", "keys.unwrap", "keys.cache_salt",
+	"keys.datakey", "keys.unwrap", "keys.cache_salt", "keys.cache_salt_lookup",
 	"offload.put", "offload.get", "offload.delete",
 	"keys.rotate", "tenants.erase",
 }

@@ -52,3 +52,16 @@ test_unknown_action_is_denied if {
 	d := keys.decision with input as {"action": "keys.export", "tenant": "bob", "facts": {}} with data.tenants as registry with data.tiers as tiers
 	d.reasons == ["unknown_action"]
 }
+
+test_worker_may_look_up_a_registered_tenants_salt if {
+	keys.allow with input as {"action": "keys.cache_salt_lookup", "tenant": "bob", "facts": {"erased": false}}
+		with data.tenants as registry
+		with data.tiers as tiers
+}
+
+test_salt_lookup_of_an_erased_tenant_is_denied if {
+	d := keys.decision with input as {"action": "keys.cache_salt_lookup", "tenant": "bob", "facts": {"erased": true}}
+		with data.tenants as registry
+		with data.tiers as tiers
+	d.reasons == ["tenant_erased"]
+}

@@ -1,5 +1,5 @@
 import type { PoolConfig, TenantConfig, TenantRegistry } from '../config/index.js';
-import { Errors, TgError } from '../errors.js';
+import { Errors, TgError, isTgError } from '../errors.js';
 import type { Principal } from '../identity/index.js';
 import type { TenantMetrics } from '../metrics/index.js';
 import type { AccessMode, BatchDenied, BlockId, BlockLedger, OpId, TenantUsage } from '../ledger/index.js';
@@ -19,7 +19,32 @@ export interface AllocateResponse {
   readonly reclaimed: readonly BlockId[];
 }
 
-type Action = 'blocks.allocate' | 'blocks.free' | 'blocks.scrubbed' | 'blocks.access';
+/** One operation of a scheduler step (claim mode, `POST /v1/steps`). */
+export type StepOp =
+  | { readonly op: 'claim'; readonly tenant: string; readonly request_id: string; readonly blocks: readonly BlockId[]; readonly prefix_hits?: readonly BlockId[] | undefined }
+  | { readonly op: 'release'; readonly tenant: string; readonly request_id: string; readonly blocks: readonly BlockId[]; readonly cache?: boolean | undefined }
+  | { readonly op: 'scrubbed'; readonly blocks: readonly BlockId[] };
+
+export interface StepRequest {
+  readonly step: number;
+  readonly ops: readonly StepOp[];
+}
+
+export interface StepOpResult {
+  readonly index: number;
+  readonly ok: boolean;
+  readonly code?: string;
+  readonly reasons?: readonly string[];
+}
+
+export interface StepResponse {
+  readonly step: number;
+  /** Claimed blocks holding another tenant's (or contaminated) data: zero them before the forward pass, then confirm (I2). */
+  readonly scrub: readonly BlockId[];
+  readonly results: readonly StepOpResult[];
+}
+
+type Action = 'blocks.allocate' | 'blocks.claim' | 'blocks.free' | 'blocks.scrubbed' | 'blocks.access';
 
 /**
  * Every block operation in one place, in one order: facts → one policy evaluation for the batch →
@@ -114,6 +139,85 @@ export class GuardedBlocks {
     return { cleaned: result.cleaned, cleared: result.cleared };
   }
 
+  /**
+   * Claim mode: one scheduler step of an engine that chose its own blocks. Each op is atomic on its
+   * own (a refusal fails that op only); policy is evaluated once per tenant with claims, on the
+   * facts at the start of the step, for all of that tenant's claims together (I3, I5), and once per
+   * scrub confirmation. Releases are not policy-gated: they only give blocks back, and the ledger
+   * refuses a release of anything the request does not hold (I4). Every op's record (change or
+   * refusal) is appended in the same tick, so the whole step is one durable group commit; if it
+   * fails, every op of the step is rolled back and the caller gets 503 (nothing half-applied).
+   */
+  async step(principal: Principal, request: StepRequest): Promise<StepResponse> {
+    const started = performance.now();
+    // Every policy call comes first: once ops are applied nothing may throw before the records are appended.
+    const claimVerdicts = this.decideClaims(principal, request.ops);
+    const scrubVerdicts = request.ops.map((op) => (op.op === 'scrubbed' ? this.decide(principal, 'blocks.scrubbed', undefined, { blocks: op.blocks }, {}) : null));
+    const results: StepOpResult[] = [];
+    const scrub: BlockId[] = [];
+    const records: Promise<unknown>[] = [];
+    let firstOp: OpId | null = null;
+    let lastOp: OpId | null = null;
+    const applied = (index: number, opId: OpId, event: EventParts): void => {
+      firstOp ??= opId;
+      lastOp = opId;
+      results.push({ index, ok: true });
+      // The step is undone as a whole below, not record by record.
+      records.push(this.trail.recordChange(event, () => undefined));
+    };
+    const refused = (index: number, event: EventParts, error: TgError, violation = false): void => {
+      results.push({ index, ok: false, code: error.code, ...(error.reasons.length > 0 ? { reasons: error.reasons } : {}) });
+      records.push(this.recordDenial({ ...event, reasons: error.reasons.length > 0 ? error.reasons : [reasonOf(error)], violation }));
+    };
+
+    request.ops.forEach((op, index) => {
+      const blocks = [...op.blocks];
+      if (op.op === 'scrubbed') {
+        const event = { principal, action: 'blocks.scrubbed', blocks, effects: { step: request.step } };
+        const decision = scrubVerdicts[index]!;
+        if (!decision.allow) return refused(index, event, new TgError(Errors.POLICY_DENIED, { reasons: decision.reasons }));
+        const result = this.ledger.confirmScrub(blocks);
+        if (!result.ok) return refused(index, event, batchError(result), result.violation);
+        return applied(index, result.opId, { ...event, counts: { cleaned: result.cleaned, cleared: result.cleared } });
+      }
+      const verdict = claimVerdicts.get(op.tenant);
+      const tenant = verdict instanceof TgError || verdict === undefined ? null : verdict;
+      if (op.op === 'release') {
+        const cache = op.cache === true;
+        const event = { principal, action: 'blocks.release', tenant: op.tenant, blocks, effects: { request_id: op.request_id, cache, step: request.step } };
+        if (tenant === null) return refused(index, event, verdict as TgError);
+        const result = this.ledger.release(tenant.id, op.request_id, blocks, { cache });
+        if (!result.ok) return refused(index, event, batchError(result), result.violation);
+        return applied(index, result.opId, { ...event, counts: { cached: result.cached, dirty: result.dirty, shared: result.shared } });
+      }
+      const prefixHits = [...(op.prefix_hits ?? [])];
+      const event = { principal, action: 'blocks.claim', tenant: op.tenant, blocks, effects: { request_id: op.request_id, prefix_hits: prefixHits, step: request.step } };
+      if (tenant === null) return refused(index, event, verdict as TgError);
+      const result = this.ledger.claim(tenant.id, op.request_id, blocks, prefixHits);
+      if (!result.ok) {
+        if (result.reason === 'quota_exceeded') return refused(index, event, this.quotaError(tenant, this.ledger.usage(tenant.id), result.requested, [result.reason]));
+        return refused(index, event, batchError(result), result.violation);
+      }
+      const scrubbed = result.blocks.filter((b) => b.scrub).map((b) => b.id);
+      scrub.push(...scrubbed);
+      return applied(index, result.opId, {
+        ...event,
+        counts: { claimed: blocks.length, hits: result.hits },
+        effects: { ...event.effects, scrub: scrubbed, evicted: result.evicted, reclaimed: result.reclaimed },
+      });
+    });
+    for (const tenant of claimVerdicts.keys()) this.metrics.decided(tenant, (performance.now() - started) / 1000);
+
+    const settled = await Promise.allSettled(records);
+    const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failure !== undefined) {
+      if (firstOp !== null && this.ledger.isPending(firstOp)) this.ledger.rollbackFrom(firstOp);
+      throw failure.reason;
+    }
+    if (lastOp !== null) this.ledger.commit(lastOp);
+    return { step: request.step, scrub, results };
+  }
+
   usage(tenantId: string): TenantUsage & { tenant: string; pool: string } {
     const tenant = this.requireTenant(tenantId);
     return { tenant: tenant.id, pool: tenant.pool, ...this.ledger.usage(tenant.id), quotaBlocks: tenant.quotaBlocks };
@@ -133,6 +237,50 @@ export class GuardedBlocks {
     });
     if (decision.reasons.includes('policy_unavailable')) throw new TgError(Errors.POLICY_UNAVAILABLE);
     return decision;
+  }
+
+  /**
+   * One policy evaluation per tenant named by the step, on the facts at the step's start: the
+   * tenant's claims together may not take it past its quota (I3) or out of its pool (I5). The
+   * value is the refusal every op of that tenant gets, or the tenant's config when allowed.
+   */
+  private decideClaims(principal: Principal, ops: readonly StepOp[]): Map<string, TgError | TenantConfig> {
+    const adding = new Map<string, Set<BlockId>>();
+    for (const op of ops) {
+      if (op.op === 'scrubbed') continue;
+      let ids = adding.get(op.tenant);
+      if (ids === undefined) adding.set(op.tenant, (ids = new Set()));
+      if (op.op !== 'claim') continue;
+      for (const id of [...op.blocks, ...(op.prefix_hits ?? [])]) {
+        const state = this.ledger.blockState(id);
+        if (state?.state !== 'owned' || state.tenant !== op.tenant) ids.add(id);
+      }
+    }
+    const verdicts = new Map<string, TgError | TenantConfig>();
+    for (const [tenantId, ids] of adding) {
+      let tenant: TenantConfig;
+      try {
+        tenant = this.requireTenant(tenantId);
+      } catch (error) {
+        verdicts.set(tenantId, isTgError(error) ? error : new TgError(Errors.UNKNOWN_TENANT));
+        continue;
+      }
+      if (!ops.some((op) => op.op === 'claim' && op.tenant === tenantId)) {
+        verdicts.set(tenantId, tenant);
+        continue;
+      }
+      const usage = this.ledger.usage(tenant.id);
+      const decision = this.decide(principal, 'blocks.claim', tenant.id, { count: ids.size }, {
+        owned: usage.owned,
+        cached: usage.cached,
+        quota_blocks: tenant.quotaBlocks,
+        pool: this.pools.get(tenant.pool),
+      });
+      if (decision.allow) verdicts.set(tenantId, tenant);
+      else if (decision.reasons.includes('quota_exceeded')) verdicts.set(tenantId, this.quotaError(tenant, usage, ids.size, decision.reasons));
+      else verdicts.set(tenantId, new TgError(Errors.POLICY_DENIED, { reasons: decision.reasons }));
+    }
+    return verdicts;
   }
 
   /** Facts for a batch naming blocks: which belong to someone else (I4) or await a scrub (I2). */
@@ -158,14 +306,9 @@ export class GuardedBlocks {
 
   /** The ledger refused what policy allowed: the code-enforced invariants (I1, I2, I4) win. */
   private async refuseBatch(principal: Principal, action: Action, tenant: string | undefined, blocks: readonly BlockId[], denied: BatchDenied): Promise<never> {
-    const reasons = denied.blocks.map((b) => `${b.reason}:${b.id}`);
-    await this.recordDenial({ principal, action, ...(tenant ? { tenant } : {}), blocks: [...blocks], reasons, violation: denied.violation });
-    if (denied.violation) throw new TgError(Errors.NOT_OWNER, { reasons });
-    if (denied.blocks.every((b) => b.reason === 'scrub_pending')) throw new TgError(Errors.SCRUB_PENDING, { reasons });
-    if (denied.blocks.some((b) => b.reason === 'unknown_block' || b.reason === 'duplicate')) {
-      throw new TgError(Errors.BAD_REQUEST, { message: 'batch names unknown or duplicate block ids', reasons });
-    }
-    throw new TgError(Errors.BLOCK_STATE, { reasons });
+    const error = batchError(denied);
+    await this.recordDenial({ principal, action, ...(tenant ? { tenant } : {}), blocks: [...blocks], reasons: error.reasons, violation: denied.violation });
+    throw error;
   }
 
   private quotaError(tenant: TenantConfig, usage: TenantUsage, requested: number, reasons: readonly string[]): TgError {
@@ -176,7 +319,10 @@ export class GuardedBlocks {
   }
 
   private recordChange(opId: OpId, event: EventParts): Promise<void> {
-    const done = this.trail.recordChange(event, () => this.ledger.rollbackFrom(opId));
+    // A failed group commit fails every operation in it; the first rollback undoes the later ones.
+    const done = this.trail.recordChange(event, () => {
+      if (this.ledger.isPending(opId)) this.ledger.rollbackFrom(opId);
+    });
     return done.then(() => this.ledger.commit(opId));
   }
 
@@ -184,4 +330,20 @@ export class GuardedBlocks {
     if (event.tenant) this.metrics.rejected(event.tenant, event.reasons[0]?.replace(/:\d+$/, '') ?? 'denied', event.reasons.includes('quota_exceeded'));
     return this.trail.recordDenial(event, event.reasons, event.violation);
   }
+}
+
+/** The error catalogue's answer to a batch the ledger refused (I1, I2, I4 win over any policy). */
+function batchError(denied: BatchDenied): TgError {
+  const reasons = denied.blocks.map((b) => `${b.reason}:${b.id}`);
+  if (denied.violation) return new TgError(Errors.NOT_OWNER, { reasons });
+  if (denied.blocks.every((b) => b.reason === 'scrub_pending')) return new TgError(Errors.SCRUB_PENDING, { reasons });
+  if (denied.blocks.some((b) => b.reason === 'unknown_block' || b.reason === 'duplicate')) {
+    return new TgError(Errors.BAD_REQUEST, { message: 'batch names unknown or duplicate block ids', reasons });
+  }
+  return new TgError(Errors.BLOCK_STATE, { reasons });
+}
+
+/** An audit reason for a refusal that has none of its own: its code, in the reason alphabet. */
+function reasonOf(error: TgError): string {
+  return error.code.replace(/^TG_ERR_/, '').toLowerCase();
 }

@@ -6,7 +6,7 @@ import type { KeyStore, OffloadStore } from '../keys/index.js';
 import { Entrypoints, type PolicyEngine } from '../policy/index.js';
 import type { AuditTrail, EventParts } from './audit-trail.js';
 
-export type KeyAction = 'keys.datakey' | 'keys.unwrap' | 'keys.cache_salt' | 'offload.put' | 'offload.get' | 'offload.delete' | 'keys.rotate';
+export type KeyAction = 'keys.datakey' | 'keys.unwrap' | 'keys.cache_salt' | 'keys.cache_salt_lookup' | 'offload.put' | 'offload.get' | 'offload.delete' | 'keys.rotate';
 
 /**
  * Per-tenant keys and sealed KV offload (K1, I6), each call decided by `tenantguard.keys` and
@@ -46,6 +46,22 @@ export class GuardedKeys {
     const version = this.keys.currentVersion(tenant);
     await this.trail.recordChange(this.event(principal, 'keys.cache_salt', tenant, { version }), () => undefined);
     return { tenant, version, cache_salt: salt };
+  }
+
+  /**
+   * The tenant a sidecar-issued cache salt belongs to: how an engine attributes a request (I6)
+   * without trusting anything the client sent. Decided per found tenant like a salt fetch; an
+   * unknown salt is refused (and recorded) without saying anything about the salt.
+   */
+  async tenantForCacheSalt(principal: Principal, salt: string): Promise<{ tenant: string; version: number }> {
+    const found = this.keys.tenantForCacheSalt(salt);
+    if (found === undefined) {
+      await this.trail.recordDenial({ principal, action: 'keys.cache_salt_lookup' }, ['unknown_cache_salt']);
+      throw new TgError(Errors.UNKNOWN_CACHE_SALT);
+    }
+    await this.check(principal, 'keys.cache_salt_lookup', found.tenant);
+    await this.trail.recordChange(this.event(principal, 'keys.cache_salt_lookup', found.tenant, { version: found.version }), () => undefined);
+    return found;
   }
 
   async put(principal: Principal, tenant: string, blockKey: string, actingFor: string | undefined, body: Readable, maxBytes: number): Promise<{ bytes: number; version: number }> {

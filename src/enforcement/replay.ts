@@ -59,13 +59,27 @@ function applyRecord(record: AuditRecord, ledger: BlockLedger): OpId | null {
   const fail = (why: string): never => {
     throw new ReplayError(`audit record seq ${record.seq} (${record.action}) cannot be replayed: ${why}`);
   };
+  const tenantOf = (): string => record.tenant ?? fail('no tenant');
+  const requestIdOf = (): string => {
+    const id = record.effects?.['request_id'];
+    return typeof id === 'string' ? id : fail('no request_id');
+  };
   switch (record.action) {
     case 'blocks.allocate': {
-      const result = ledger.replayAllocate(record.tenant ?? fail('no tenant'), blocks);
+      const result = ledger.replayAllocate(tenantOf(), blocks);
       return result.ok ? result.opId : fail(result.reason);
     }
     case 'blocks.free': {
-      const result = ledger.free(record.tenant ?? fail('no tenant'), blocks, { cache: record.effects?.['cache'] === true });
+      const result = ledger.free(tenantOf(), blocks, { cache: record.effects?.['cache'] === true });
+      return result.ok ? result.opId : fail(result.reason);
+    }
+    case 'blocks.claim': {
+      const prefixHits = record.effects?.['prefix_hits'];
+      const result = ledger.claim(tenantOf(), requestIdOf(), blocks, Array.isArray(prefixHits) ? prefixHits : []);
+      return result.ok ? result.opId : fail(result.reason);
+    }
+    case 'blocks.release': {
+      const result = ledger.release(tenantOf(), requestIdOf(), blocks, { cache: record.effects?.['cache'] === true });
       return result.ok ? result.opId : fail(result.reason);
     }
     case 'blocks.scrubbed': {
@@ -75,7 +89,7 @@ function applyRecord(record: AuditRecord, ledger: BlockLedger): OpId | null {
     case 'blocks.access': {
       // Reads change nothing; prefix hits turn cached blocks back into owned ones.
       if (record.effects?.['mode'] !== 'prefix_hit') return null;
-      const result = ledger.access(record.tenant ?? fail('no tenant'), blocks, 'prefix_hit');
+      const result = ledger.access(tenantOf(), blocks, 'prefix_hit');
       return result.ok ? result.opId : fail(result.reason);
     }
     default:

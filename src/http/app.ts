@@ -10,6 +10,7 @@ import { metricsRoutes } from './routes/metrics.js';
 import { healthRoutes } from './routes/health.js';
 import { keyRoutes, offloadRoutes } from './routes/keys.js';
 import { operatorRoutes } from './routes/operator.js';
+import { stepRoutes } from './routes/steps.js';
 import type { SidecarServices } from './services.js';
 
 /** The Express app: health first (no auth), then authentication, then per-component routes. */
@@ -24,6 +25,7 @@ export function createApp(services: SidecarServices, transport: Transport = 'tls
   app.use(express.json({ limit: services.config.limits.maxBodyBytes, strict: true, type: ['application/json', 'application/*+json'] }));
   app.use(admissionRoutes(services));
   app.use(blockRoutes(services));
+  app.use(stepRoutes(services));
   app.use(adapterRoutes(services));
   app.use(metricsRoutes(services));
   app.use(keyRoutes(services));

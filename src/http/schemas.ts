@@ -5,7 +5,11 @@ import { TENANT_ID } from '../config/index.js';
 export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 const requestId = z.string().regex(REQUEST_ID_PATTERN, 'request_id must be 1-128 characters of [A-Za-z0-9._:-]');
 const tenant = z.string().regex(TENANT_ID, 'tenant must be a tenant id');
-const blockIds = (max: number) => z.array(z.number().int().nonnegative().max(2 ** 31 - 1)).min(1).max(max);
+const blockId = z.number().int().nonnegative().max(2 ** 31 - 1);
+const blockIds = (max: number) => z.array(blockId).min(1).max(max);
+
+/** Ops in one `POST /v1/steps`: a scheduler step of 4,096 requests is far beyond any engine's batch. */
+export const MAX_STEP_OPS = 4096;
 
 export function blockSchemas(maxBlocksPerCall: number) {
   return {
@@ -13,5 +17,20 @@ export function blockSchemas(maxBlocksPerCall: number) {
     free: z.strictObject({ tenant, blocks: blockIds(maxBlocksPerCall), cache: z.boolean().default(false) }),
     scrubbed: z.strictObject({ blocks: blockIds(maxBlocksPerCall) }),
     access: z.strictObject({ tenant, blocks: blockIds(maxBlocksPerCall), mode: z.enum(['read', 'prefix_hit']) }),
+    step: z.strictObject({
+      step: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER),
+      ops: z.array(stepOp(maxBlocksPerCall)).max(MAX_STEP_OPS),
+    }),
   };
+}
+
+function stepOp(maxBlocksPerCall: number) {
+  const some = z.array(blockId).max(maxBlocksPerCall);
+  return z.discriminatedUnion('op', [
+    z
+      .strictObject({ op: z.literal('claim'), tenant, request_id: requestId, blocks: some, prefix_hits: some.optional() })
+      .refine((claim) => claim.blocks.length + (claim.prefix_hits?.length ?? 0) > 0, 'a claim names at least one block or prefix hit'),
+    z.strictObject({ op: z.literal('release'), tenant, request_id: requestId, blocks: blockIds(maxBlocksPerCall), cache: z.boolean().optional() }),
+    z.strictObject({ op: z.literal('scrubbed'), blocks: blockIds(maxBlocksPerCall) }),
+  ]);
 }

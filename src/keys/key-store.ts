@@ -252,6 +252,23 @@ export class KeyStore {
   }
 
   /**
+   * Which tenant a cache salt belongs to (current key version only: after a rotation the old salt
+   * names no one, as its prefix-cache entries must no longer be hit). Lets an engine attribute a
+   * request from the salt the sidecar issued for it, not from anything the client claimed. O(tenants),
+   * constant-time per comparison; callers remember answers until a rotation.
+   */
+  tenantForCacheSalt(salt: string): { tenant: string; version: number } | undefined {
+    const wanted = Buffer.from(typeof salt === 'string' ? salt : '', 'base64url');
+    let found: { tenant: string; version: number } | undefined;
+    for (const record of this.records.values()) {
+      if (record.state !== 'active' || this.erasing.has(record.id)) continue;
+      const salt = this.versionKeys(record.id, record.currentVersion).cacheSalt;
+      if (salt.length === wanted.length && timingSafeEqual(salt, wanted)) found = { tenant: record.id, version: record.currentVersion };
+    }
+    return found;
+  }
+
+  /**
    * Wraps `secret` under the tenant's current KEK. The associated data binds the purpose, tenant,
    * version and context, so the result opens only with exactly the same four. Used by data keys
    * and the offload store's per-blob keys; not part of the HTTP surface.

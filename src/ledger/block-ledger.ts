@@ -709,6 +709,11 @@ export class BlockLedger {
     }
   }
 
+  /** True while `opId` is neither committed nor rolled back (its effects can still be undone). */
+  isPending(opId: OpId): boolean {
+    return this.pending.some((record) => record.opId === opId);
+  }
+
   /**
    * Reverts `opId` and every later operation, newest first, restoring block states, list order,
    * counters and the tenant registry exactly. Throws CONFLICT when `opId` is already committed or

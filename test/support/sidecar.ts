@@ -34,9 +34,9 @@ export async function startTestSidecar(options: { configPatch?: (yaml: string) =
 }
 
 /** Closes a test sidecar and starts a new one on the same directory (a restart). */
-export async function restartTestSidecar(previous: TestSidecar): Promise<TestSidecar> {
+export async function restartTestSidecar(previous: TestSidecar, overrides?: ComponentOverrides): Promise<TestSidecar> {
   await previous.close();
-  return attachTestSidecar(previous.setup);
+  return attachTestSidecar(previous.setup, overrides);
 }
 
 async function attachTestSidecar(setup: InitResult, overrides?: ComponentOverrides): Promise<TestSidecar> {

@@ -10,6 +10,7 @@ import { parseBody } from '../validate.js';
 export const ACTING_FOR_HEADER = 'x-tenantguard-acting-for';
 
 const unwrapSchema = z.strictObject({ wrapped: z.string().min(1).max(512) });
+const saltLookupSchema = z.strictObject({ cache_salt: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'cache_salt must be a base64url salt from GET /v1/tenants/{id}/cache-salt') });
 const param = (req: Request, name: string): string => String(req.params[name] ?? '');
 const actingFor = (req: Request): string | undefined => {
   const value = req.headers[ACTING_FOR_HEADER];
@@ -33,6 +34,11 @@ export function keyRoutes(services: SidecarServices): Router {
   // The salt comes from this trusted component, never from the caller: vLLM `cache_salt` (I6).
   router.get('/v1/tenants/:id/cache-salt', authorize(services, 'keys.cache_salt'), async (req, res) => {
     res.json(await keys.cacheSalt(principalOf(res), param(req, 'id')));
+  });
+
+  // The reverse: an engine attributes a request by the salt the middleware put on it (I6).
+  router.post('/v1/cache-salts/lookup', authorize(services, 'keys.cache_salt_lookup'), async (req, res) => {
+    res.json(await keys.tenantForCacheSalt(principalOf(res), parseBody(saltLookupSchema, req.body).cache_salt));
   });
 
   router.post('/v1/tenants/:id/keys/rotate', authorize(services, 'keys.rotate'), async (req, res) => {

@@ -1,0 +1,1 @@
+export { SidecarClient, SidecarError, type SidecarEndpoint, type StepOp, type StepOpResult, type StepRequest, type StepResponse } from './sidecar-client.js';
