@@ -37,6 +37,7 @@ routes := {
 	"metrics.prometheus": {"roles": {"operator"}, "tenant_scoped": false},
 	"tenants.manage": {"roles": {"operator"}, "tenant_scoped": false},
 	"tenants.read": {"roles": {"operator"}, "tenant_scoped": false},
+	"ledger.read": {"roles": {"operator"}, "tenant_scoped": false},
 	"keys.rotate": {"roles": {"operator"}, "tenant_scoped": false},
 	"tenants.erase": {"roles": {"operator"}, "tenant_scoped": false},
 	"audit.verify": {"roles": {"operator"}, "tenant_scoped": false},

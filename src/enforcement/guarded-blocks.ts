@@ -37,6 +37,12 @@ export interface StepOpResult {
   readonly reasons?: readonly string[];
 }
 
+export interface PoolView {
+  readonly pool: string;
+  readonly blocks: ReadonlyArray<{ id: BlockId; state: 'owned' | 'cached' | 'dirty'; tenant: string | null; awaiting_scrub?: boolean }>;
+  readonly requests: ReadonlyArray<{ tenant: string; request_id: string; blocks: readonly BlockId[] }>;
+}
+
 export interface StepResponse {
   readonly step: number;
   /** Claimed blocks holding another tenant's (or contaminated) data: zero them before the forward pass, then confirm (I2). */
@@ -55,6 +61,7 @@ type Action = 'blocks.allocate' | 'blocks.claim' | 'blocks.free' | 'blocks.scrub
  */
 export class GuardedBlocks {
   private readonly pools: ReadonlyMap<string, { name: string; dedicated_to?: string }>;
+  private readonly poolRanges: ReadonlyMap<string, { first: number; last: number }>;
 
   constructor(
     private readonly ledger: BlockLedger,
@@ -65,6 +72,7 @@ export class GuardedBlocks {
     private readonly metrics: TenantMetrics,
   ) {
     this.pools = new Map(pools.map((p) => [p.name, { name: p.name, ...(p.dedicatedTo ? { dedicated_to: p.dedicatedTo } : {}) }]));
+    this.poolRanges = new Map(pools.map((p) => [p.name, { first: p.first, last: p.last }]));
   }
 
   async allocate(principal: Principal, request: AllocateRequest): Promise<AllocateResponse> {
@@ -216,6 +224,27 @@ export class GuardedBlocks {
     }
     if (lastOp !== null) this.ledger.commit(lastOp);
     return { step: request.step, scrub, results };
+  }
+
+  /**
+   * Operator view of one pool: every block that is not clean and every live claim-mode request.
+   * O(pool size + live requests); for diagnostics and for checking an engine's block table against
+   * the ledger, not for a hot path. Ids and states only, no content (L1).
+   */
+  poolView(poolName: string): PoolView {
+    const pool = this.poolRanges.get(poolName);
+    if (pool === undefined) throw new TgError(Errors.NOT_FOUND, { message: `no pool named ${JSON.stringify(poolName.slice(0, 64))}; GET /v1/tenants lists each tenant's pool` });
+    const blocks: PoolView['blocks'][number][] = [];
+    for (let id = pool.first; id <= pool.last; id++) {
+      const state = this.ledger.blockState(id);
+      if (state === undefined || state.state === 'clean') continue;
+      blocks.push({ id, state: state.state, tenant: state.tenant, ...(state.state === 'owned' ? { awaiting_scrub: state.awaitingScrub } : {}) });
+    }
+    const requests = this.tenants
+      .all()
+      .filter((t) => t.pool === poolName)
+      .flatMap((t) => this.ledger.liveRequests(t.id).map((requestId) => ({ tenant: t.id, request_id: requestId, blocks: this.ledger.requestBlocks(t.id, requestId) })));
+    return { pool: poolName, blocks, requests };
   }
 
   usage(tenantId: string): TenantUsage & { tenant: string; pool: string } {

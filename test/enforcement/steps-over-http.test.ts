@@ -201,6 +201,25 @@ describe('POST /v1/steps: claim mode, one call per scheduler step', () => {
   });
 });
 
+describe('GET /v1/pools/{name}/ledger: the operator\'s view of what the ledger holds', () => {
+  test('lists every non-clean block and every live request of the pool; other roles and unknown pools are refused', async () => {
+    await step([claim('standard-demo', 'view-1', [60, 61]), claim('free-demo', 'view-2', [62])]);
+    const view = await tg.call(tg.operator, 'GET', '/v1/pools/shared/ledger');
+    expect(view.status).toBe(200);
+    const body = view.body as { blocks: Array<{ id: number; state: string; tenant: string }>; requests: Array<{ tenant: string; request_id: string; blocks: number[] }> };
+    expect(body.blocks.filter((b) => b.id >= 60)).toEqual([
+      { id: 60, state: 'owned', tenant: 'standard-demo', awaiting_scrub: false },
+      { id: 61, state: 'owned', tenant: 'standard-demo', awaiting_scrub: false },
+      { id: 62, state: 'owned', tenant: 'free-demo', awaiting_scrub: false },
+    ]);
+    expect(body.requests).toEqual(expect.arrayContaining([{ tenant: 'standard-demo', request_id: 'view-1', blocks: [60, 61] }, { tenant: 'free-demo', request_id: 'view-2', blocks: [62] }]));
+    expect((await tg.call(tg.worker, 'GET', '/v1/pools/shared/ledger')).status).toBe(403);
+    expect((await tg.call(tg.tenantKey('free-demo'), 'GET', '/v1/pools/shared/ledger')).status).toBe(403);
+    expect((await tg.call(tg.operator, 'GET', '/v1/pools/nope/ledger')).status).toBe(404);
+    await step([release('standard-demo', 'view-1', [60, 61]), release('free-demo', 'view-2', [62])]);
+  });
+});
+
 describe('POST /v1/cache-salts/lookup: attributing a request by its sidecar-issued salt', () => {
   test('the current salt names its tenant; a forged or rotated-away salt names no one', async () => {
     const salt = (await tg.call(tg.worker, 'GET', '/v1/tenants/standard-demo/cache-salt')).body as { cache_salt: string; version: number };

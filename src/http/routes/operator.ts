@@ -19,6 +19,11 @@ export function operatorRoutes(services: SidecarServices): Router {
     });
   });
 
+  // Diagnostics: what the ledger holds for one pool (e.g. to compare with an engine's block table).
+  router.get('/v1/pools/:name/ledger', authorize(services, 'ledger.read'), (req, res) => {
+    res.json(services.blocks.poolView(String(req.params['name'] ?? '')));
+  });
+
   router.get('/v1/policy', authorize(services, 'policy.read'), (_req, res) => {
     const info = services.policy.info;
     if (!info) throw new TgError(Errors.POLICY_UNAVAILABLE);
