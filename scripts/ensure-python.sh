@@ -17,16 +17,16 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -x "$venv/bin/python"
 fi
 
 python=""
-for candidate in python3.12 python3.11 python3.10 python3; do
+for candidate in python3.11 python3.12 python3.13 python3; do
   if command -v "$candidate" >/dev/null 2>&1 &&
-    "$candidate" -c 'import sys; sys.exit(0 if (3, 10) <= sys.version_info[:2] < (3, 14) else 1)' 2>/dev/null; then
+    "$candidate" -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] < (3, 14) else 1)' 2>/dev/null; then
     python="$candidate"
     break
   fi
 done
 if [ -z "$python" ]; then
   cat >&2 <<MSG
-tenantguard: the vLLM integration tests need CPython 3.10-3.13 (vLLM $VLLM_VERSION supports no other),
+tenantguard: the vLLM integration tests need CPython 3.11-3.13,
   and none was found on PATH. Install one (e.g. 'apt-get install python3.11 python3.11-venv' or pyenv)
   and run 'npm test' again.
 MSG

@@ -119,10 +119,10 @@ class StepPlanner:
         self._zeroed.difference_update(zeroed)
         self._releases = []
         results = {int(r["index"]): r for r in answer["results"]}
-        for index, op in enumerate(ops[:first_claim]):
+        for index, sent in enumerate(ops[:first_claim]):
             result = results.get(index)
             if result is not None and not result["ok"]:
-                logger.warning("tenantguard step %d: %s refused: %s", self._step, op["op"], result.get("code"))
+                logger.warning("tenantguard step %d: %s refused: %s", self._step, sent["op"], result.get("code"))
         for offset, claim in enumerate(sendable):
             result = results.get(first_claim + offset)
             if result is not None and result["ok"]:
