@@ -41,4 +41,36 @@ describe.skipIf(!prlimitWorks)('state changes fail closed when the audit log is 
     expect(status).toBe(200);
     expect((await tg.call(tg.operator, 'GET', '/v1/audit/verify')).body).toMatchObject({ ok: true });
   });
+
+  test('a scheduler step answers 503 and applies none of its ops; the same step succeeds once the log is writable', async () => {
+    const step = (n: number) =>
+      tg.call(tg.worker, 'POST', '/v1/steps', {
+        step: n,
+        ops: [
+          { op: 'claim', tenant: 'free-demo', request_id: 'step-a', blocks: [100, 101] },
+          { op: 'claim', tenant: 'standard-demo', request_id: 'step-b', blocks: [102] },
+          { op: 'release', tenant: 'free-demo', request_id: 'never-held', blocks: [103] },
+        ],
+      });
+    const ledgerView = async () => (await tg.call(tg.operator, 'GET', '/v1/pools/shared/ledger')).body;
+    const before = await ledgerView();
+
+    const dir = join(tg.setup.dir, 'audit');
+    const segment = readdirSync(dir).filter((f) => f.endsWith('.jsonl')).sort().at(-1)!;
+    setFileSizeLimit(String(statSync(join(dir, segment)).size + 50));
+    const refused = await step(1);
+    expect(refused.status).toBe(503);
+    expect((refused.body as { error: { code: string } }).error.code).toBe('TG_ERR_AUDIT_DOWN');
+    setFileSizeLimit('unlimited');
+    expect(await ledgerView()).toEqual(before);
+
+    let answer = await step(2);
+    for (let i = 0; i < 40 && answer.status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      answer = await step(3 + i);
+    }
+    expect(answer.status).toBe(200);
+    expect((answer.body as { results: Array<{ ok: boolean }> }).results.map((r) => r.ok)).toEqual([true, true, false]);
+    expect((await tg.call(tg.operator, 'GET', '/v1/audit/verify')).body).toMatchObject({ ok: true });
+  });
 });
