@@ -163,6 +163,7 @@ export class GuardedBlocks {
     const scrubVerdicts = request.ops.map((op) => (op.op === 'scrubbed' ? this.decide(principal, 'blocks.scrubbed', undefined, { blocks: op.blocks }, {}) : null));
     const results: StepOpResult[] = [];
     const scrub: BlockId[] = [];
+    const scrubSet = new Set<BlockId>();
     const records: Promise<unknown>[] = [];
     let firstOp: OpId | null = null;
     let lastOp: OpId | null = null;
@@ -201,13 +202,15 @@ export class GuardedBlocks {
       const prefixHits = [...(op.prefix_hits ?? [])];
       const event = { principal, action: 'blocks.claim', tenant: op.tenant, blocks, effects: { request_id: op.request_id, prefix_hits: prefixHits, step: request.step } };
       if (tenant === null) return refused(index, event, verdict as TgError);
-      const result = this.ledger.claim(tenant.id, op.request_id, blocks, prefixHits);
+      // Blocks listed for scrub by this step are zeroed before its forward pass: hits on them are safe (I2).
+      const result = this.ledger.claim(tenant.id, op.request_id, blocks, prefixHits, scrubSet);
       if (!result.ok) {
         if (result.reason === 'quota_exceeded') return refused(index, event, this.quotaError(tenant, this.ledger.usage(tenant.id), result.requested, [result.reason]));
         return refused(index, event, batchError(result), result.violation);
       }
       const scrubbed = result.blocks.filter((b) => b.scrub).map((b) => b.id);
       scrub.push(...scrubbed);
+      for (const id of scrubbed) scrubSet.add(id);
       return applied(index, result.opId, {
         ...event,
         counts: { claimed: blocks.length, hits: result.hits },

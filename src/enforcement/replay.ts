@@ -30,6 +30,9 @@ export async function replayAuditLog(audit: AuditLog, targets: ReplayTargets): P
   let records = 0;
   let applied = 0;
   const erasedTenants: string[] = [];
+  // Claims of one engine step may hit blocks an earlier claim of the step listed for scrub (the
+  // worker zeroes them before the step's forward pass): replay grants them as the step did.
+  const step = { id: undefined as unknown, scrub: new Set<number>() };
   for await (const record of audit.records()) {
     records++;
     if (record.decision !== 'allow') continue;
@@ -45,7 +48,11 @@ export async function replayAuditLog(audit: AuditLog, targets: ReplayTargets): P
       applied++;
       continue;
     }
-    const opId = applyRecord(record, ledger);
+    if (record.action === 'blocks.claim' && record.effects?.['step'] !== step.id) {
+      step.id = record.effects?.['step'];
+      step.scrub = new Set();
+    }
+    const opId = applyRecord(record, ledger, step.scrub);
     if (opId !== null) {
       ledger.commit(opId);
       applied++;
@@ -54,7 +61,7 @@ export async function replayAuditLog(audit: AuditLog, targets: ReplayTargets): P
   return { records, applied, erasedTenants };
 }
 
-function applyRecord(record: AuditRecord, ledger: BlockLedger): OpId | null {
+function applyRecord(record: AuditRecord, ledger: BlockLedger, stepScrub: Set<number>): OpId | null {
   const blocks = record.blocks ?? [];
   const fail = (why: string): never => {
     throw new ReplayError(`audit record seq ${record.seq} (${record.action}) cannot be replayed: ${why}`);
@@ -75,8 +82,10 @@ function applyRecord(record: AuditRecord, ledger: BlockLedger): OpId | null {
     }
     case 'blocks.claim': {
       const prefixHits = record.effects?.['prefix_hits'];
-      const result = ledger.claim(tenantOf(), requestIdOf(), blocks, Array.isArray(prefixHits) ? prefixHits : []);
-      return result.ok ? result.opId : fail(result.reason);
+      const result = ledger.claim(tenantOf(), requestIdOf(), blocks, Array.isArray(prefixHits) ? prefixHits : [], stepScrub);
+      if (!result.ok) return fail(result.reason);
+      for (const { id, scrub } of result.blocks) if (scrub) stepScrub.add(id);
+      return result.opId;
     }
     case 'blocks.release': {
       const result = ledger.release(tenantOf(), requestIdOf(), blocks, { cache: record.effects?.['cache'] === true });

@@ -539,8 +539,13 @@ export class BlockLedger {
    * (I3): owned after the claim ≤ quota, else quota_exceeded; the tenant's oldest cached blocks
    * are demoted to dirty (still its data, still a valid prefix hit) to keep owned + cached ≤ quota.
    * A violation (another tenant's block named) is flagged for the audit log as I1/I6.
+   *
+   * `zeroedBeforeUse` names blocks whose scrub the worker performs before the forward pass that
+   * would read them: the blocks listed for scrub earlier in the same engine step (engines prefill
+   * a shared prefix once and let the step's other requests hit it). A hit on such a block is not
+   * `scrub_pending`; the block stays awaiting its confirmation.
    */
-  claim(tenantId: TenantId, requestId: string, blocks: readonly BlockId[], prefixHits: readonly BlockId[] = []): ClaimResult {
+  claim(tenantId: TenantId, requestId: string, blocks: readonly BlockId[], prefixHits: readonly BlockId[] = [], zeroedBeforeUse?: ReadonlySet<BlockId>): ClaimResult {
     const slot = this.requireTenant(tenantId);
     requireRequestId(requestId);
     if (!Array.isArray(blocks) || !Array.isArray(prefixHits)) {
@@ -579,7 +584,7 @@ export class BlockLedger {
       const s = this.state[b]!;
       if (s === CLEAN) return 'not_allocated';
       if (s === OWNED) {
-        if ((this.flags[b]! & AWAITING_SCRUB) !== 0) return 'scrub_pending';
+        if ((this.flags[b]! & AWAITING_SCRUB) !== 0 && zeroedBeforeUse?.has(this.idOf(b)) !== true) return 'scrub_pending';
         if (held?.has(b) === true || this.holds[b] === 0) return 'in_use';
         return null;
       }

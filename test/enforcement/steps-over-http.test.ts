@@ -69,6 +69,20 @@ describe('POST /v1/steps: claim mode, one call per scheduler step', () => {
     expect(ledger().blockState(1)).toMatchObject({ state: 'dirty', tenant: 'standard-demo' });
   });
 
+  test('a prefix hit on a block being scrubbed is granted within the step that zeroes it, refused in a later one before the confirmation (I2)', async () => {
+    await step([claim('standard-demo', 'leftover', [12, 13])]);
+    await step([release('standard-demo', 'leftover', [12, 13])]);
+    // free-demo prefills a shared prefix into standard-demo's leftovers; a second request of the
+    // same step hits that prefix: the worker zeroes 12 and 13 before this step's forward pass.
+    const same = await step([claim('free-demo', 'prefill', [12, 13]), claim('free-demo', 'sibling', [14], [12, 13])]);
+    expect(same.results).toEqual([{ index: 0, ok: true }, { index: 1, ok: true }]);
+    expect(same.scrub).toEqual([12, 13]);
+    const later = await step([claim('free-demo', 'late', [15], [12])]);
+    expect(later.results[0]).toMatchObject({ ok: false, code: 'TG_ERR_SCRUB_PENDING' });
+    await step([{ op: 'scrubbed', blocks: [12, 13] }, release('free-demo', 'prefill', [12, 13]), release('free-demo', 'sibling', [12, 13, 14])]);
+    expect(ledger().blockState(12)).toMatchObject({ state: 'dirty', tenant: 'free-demo' });
+  });
+
   test('a block another tenant\'s live request holds is refused for that op only (I1), as a critical record', async () => {
     await step([claim('free-demo', 'hold', [10])]);
     const res = await step([claim('standard-demo', 'grab', [10]), claim('standard-demo', 'fine', [11])]);
@@ -183,7 +197,7 @@ describe('POST /v1/steps: claim mode, one call per scheduler step', () => {
   test('a restart replays claim-mode state exactly: holders, shared holds, scrub flags, data owners', async () => {
     await step([claim('free-demo', 'r1', [50, 51]), claim('standard-demo', 'r2', [52])]);
     await step([claim('free-demo', 'r3', [53], [50]), release('standard-demo', 'r2', [52])]);
-    await step([claim('free-demo', 'r4', [52])]);
+    await step([claim('free-demo', 'r4', [52]), claim('free-demo', 'r5', [54], [52])]);
     const snapshot = () => ({
       blocks: Array.from({ length: 64 }, (_, id) => ledger().blockState(id)),
       requests: Object.fromEntries(['free-demo', 'standard-demo'].map((t) => [t, ledger().liveRequests(t).sort().map((r) => [r, ledger().requestBlocks(t, r)])])),
@@ -196,7 +210,7 @@ describe('POST /v1/steps: claim mode, one call per scheduler step', () => {
     expect(snapshot()).toEqual(before);
     expect(ledger().checkInvariants()).toEqual({ ok: true, violations: [] });
     // And the replayed holds still work: the shared block is released by its last holder.
-    const res = await step([release('free-demo', 'r1', [50, 51]), release('free-demo', 'r3', [50, 53]), release('free-demo', 'r4', [52])]);
+    const res = await step([release('free-demo', 'r1', [50, 51]), release('free-demo', 'r3', [50, 53]), release('free-demo', 'r4', [52]), release('free-demo', 'r5', [52, 54])]);
     expect(res.results.every((r) => r.ok)).toBe(true);
   });
 });

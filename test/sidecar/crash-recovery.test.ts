@@ -8,6 +8,12 @@
  * What the client knows for certain is only what was acknowledged: an operation in flight at the
  * kill may or may not have landed. Allocations in flight are resolved from the log by request id
  * (Jepsen-style); other in-flight operations make their blocks or blobs "either outcome".
+ *
+ * The same for claim mode: simulated engines that own their block pool send one `POST /v1/steps`
+ * per scheduler step, concurrently, and the sidecar is killed with steps in flight. Every
+ * acknowledged claim, shared prefix hit, release and scrub confirmation must be in the rebuilt
+ * ledger and in the restarted process; each op of a step that was in flight landed whole or not
+ * at all, and what it touched is then read from the rebuilt ledger.
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
@@ -16,8 +22,9 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, test } from 'vitest';
 import { AuditLog, verifyAuditLog } from '../../src/audit/index.js';
+import { SidecarClient, type StepOp, type StepRequest, type StepResponse } from '../../src/client/index.js';
 import { loadConfig } from '../../src/config/index.js';
-import type { BlockLedger } from '../../src/ledger/index.js';
+import type { BlockLedger, BlockState } from '../../src/ledger/index.js';
 import { initDirectory, type InitResult } from '../../src/setup/index.js';
 import { restoreStateFromAudit } from '../../src/sidecar/index.js';
 import { mtlsClient, spawnSidecar, type SidecarProcess } from '../support/process-sidecar.js';
@@ -158,6 +165,246 @@ function patchConfig(configFile: string): void {
   writeFileSync(configFile, patched);
 }
 
+// ───────────────────────── claim mode: POST /v1/steps ─────────────────────────
+
+/** Both use the shared pool (patched to 0..SHARED_POOL_LAST), so blocks pass between them and need scrubbing. */
+const STEP_TENANTS = ['free-demo', 'standard-demo'] as const;
+type StepTenant = (typeof STEP_TENANTS)[number];
+/** Concurrent scheduler loops. Engine e owns the blocks with id % ENGINES === e; engine 0 talks over the worker Unix socket, the others over mTLS. */
+const ENGINES = 3;
+const POOL_IDS = Array.from({ length: SHARED_POOL_LAST + 1 }, (_, id) => id);
+
+const ascending = (ids: Iterable<number>): number[] => [...ids].sort((a, b) => a - b);
+const pick = <T>(items: readonly T[]): T => items[Math.floor(Math.random() * items.length)]!;
+/** Up to `n` distinct items, in random order. */
+function sample<T>(items: readonly T[], n: number): T[] {
+  const rest = [...items];
+  const out: T[] = [];
+  while (out.length < n && rest.length > 0) out.push(rest.splice(Math.floor(Math.random() * rest.length), 1)[0]!);
+  return out;
+}
+function asStepTenant(id: string): StepTenant {
+  const tenant = STEP_TENANTS.find((t) => t === id);
+  if (tenant === undefined) throw new Error(`not a claim-mode tenant of this test: ${id}`);
+  return tenant;
+}
+
+/** Everything /v1/steps acknowledged, as the engines' own bookkeeping has it, and the steps in flight at the last kill. */
+class StepModel {
+  /** Who last wrote each block: a tenant, or null for mixed data (contaminated); no entry: clean. */
+  readonly data = new Map<number, StepTenant | null>();
+  /** Held blocks claimed with another tenant's or mixed data whose scrub is not yet confirmed (I2). */
+  readonly awaitingScrub = new Set<number>();
+  /** Live requests (ids are unique across tenants) and the blocks each holds. */
+  readonly requests = new Map<string, { tenant: StepTenant; blocks: Set<number> }>();
+  /** Per engine, the step it had sent and had no answer for when the process died. */
+  readonly inflight = new Map<number, StepRequest>();
+
+  clone(): StepModel {
+    const copy = new StepModel();
+    for (const [id, owner] of this.data) copy.data.set(id, owner);
+    for (const id of this.awaitingScrub) copy.awaitingScrub.add(id);
+    for (const [requestId, r] of this.requests) copy.requests.set(requestId, { tenant: r.tenant, blocks: new Set(r.blocks) });
+    return copy;
+  }
+
+  /** The tenant whose live requests hold block `id` (null: none), and how many of them do. */
+  holders(id: number): { tenant: StepTenant | null; count: number } {
+    let tenant: StepTenant | null = null;
+    let count = 0;
+    for (const r of this.requests.values()) {
+      if (!r.blocks.has(id)) continue;
+      tenant = r.tenant;
+      count++;
+    }
+    return { tenant, count };
+  }
+
+  requestIds(tenant: StepTenant): string[] {
+    return [...this.requests].filter(([, r]) => r.tenant === tenant).map(([id]) => id).sort();
+  }
+
+  /** The tenant's held blocks (shared ones once). */
+  heldBy(tenant: StepTenant): number[] {
+    return ascending(new Set([...this.requests.values()].filter((r) => r.tenant === tenant).flatMap((r) => [...r.blocks])));
+  }
+
+  /** What the ledger must say about block `id`. */
+  expected(id: number): BlockState {
+    const { tenant } = this.holders(id);
+    if (tenant !== null) return { id, pool: 'shared', state: 'owned', tenant, awaitingScrub: this.awaitingScrub.has(id) };
+    const owner = this.data.get(id);
+    return owner === undefined ? { id, pool: 'shared', state: 'clean' } : { id, pool: 'shared', state: 'dirty', tenant: owner };
+  }
+
+  /**
+   * One allowed op, as the ledger applies it: the blocks a claim must be told to scrub, prefix hits
+   * on blocks another live request holds (shared), and blocks released before their scrub was confirmed.
+   */
+  apply(op: StepOp): { scrub: number[]; shared: number; contaminated: number } {
+    const out = { scrub: [] as number[], shared: 0, contaminated: 0 };
+    if (op.op === 'scrubbed') {
+      for (const id of op.blocks) {
+        if (this.holders(id).count > 0) this.awaitingScrub.delete(id);
+        else this.data.delete(id);
+      }
+      return out;
+    }
+    const tenant = asStepTenant(op.tenant);
+    if (op.op === 'claim') {
+      const request = this.requests.get(op.request_id) ?? { tenant, blocks: new Set<number>() };
+      for (const id of op.prefix_hits ?? []) {
+        if (this.holders(id).count > 0) out.shared++;
+        request.blocks.add(id);
+      }
+      for (const id of op.blocks) {
+        const owner = this.data.get(id);
+        if (owner !== undefined && owner !== tenant) {
+          this.awaitingScrub.add(id);
+          out.scrub.push(id);
+        }
+        this.data.set(id, tenant);
+        request.blocks.add(id);
+      }
+      this.requests.set(op.request_id, request);
+      return out;
+    }
+    const request = this.requests.get(op.request_id);
+    if (request === undefined) throw new Error(`model: release by ${op.request_id}, which holds nothing`);
+    for (const id of op.blocks) {
+      request.blocks.delete(id);
+      if (this.holders(id).count > 0) continue; // still held by another request of the tenant
+      if (this.awaitingScrub.delete(id)) {
+        this.data.set(id, null);
+        out.contaminated++;
+      }
+    }
+    if (request.blocks.size === 0) this.requests.delete(op.request_id);
+    return out;
+  }
+
+  /** After a kill, for an op whose step was in flight: its request and blocks are what the rebuilt ledger says. */
+  adopt(ledger: BlockLedger, op: StepOp): void {
+    if (op.op !== 'scrubbed') {
+      const held = ledger.requestBlocks(op.tenant, op.request_id);
+      if (held.length === 0) this.requests.delete(op.request_id);
+      else this.requests.set(op.request_id, { tenant: asStepTenant(op.tenant), blocks: new Set(held) });
+    }
+    for (const id of op.op === 'claim' ? [...op.blocks, ...(op.prefix_hits ?? [])] : op.blocks) {
+      const state = ledger.blockState(id)!;
+      this.awaitingScrub.delete(id);
+      if (state.state === 'clean') this.data.delete(id);
+      else if (state.state === 'owned') {
+        this.data.set(id, asStepTenant(state.tenant));
+        if (state.awaitingScrub) this.awaitingScrub.add(id);
+      } else this.data.set(id, state.tenant === null ? null : asStepTenant(state.tenant)); // dirty (claim mode here never caches)
+    }
+  }
+}
+
+/**
+ * One scheduler step of engine `engine`, planned on what it knows (everything acknowledged: it has
+ * one step in flight at a time): confirm scrubs of earlier steps (sometimes a step late), finish
+ * or preempt some requests, give running ones another block, admit new ones on free blocks of its
+ * slice — sometimes with prefix hits on blocks another live request of the same tenant holds, or
+ * on the tenant's own leftovers. Ops are planned in order on a copy, so each sees the ones before it.
+ */
+function planStep(model: StepModel, engine: number, newRequestId: () => string): StepOp[] {
+  const scratch = model.clone();
+  const ops: StepOp[] = [];
+  const push = (op: StepOp): void => {
+    scratch.apply(op);
+    ops.push(op);
+  };
+  const mine = POOL_IDS.filter((id) => id % ENGINES === engine);
+  const free = (): number[] => mine.filter((id) => scratch.holders(id).count === 0);
+
+  const confirm = mine.filter((id) => scratch.awaitingScrub.has(id) && Math.random() < 0.7);
+  if (confirm.length > 0) push({ op: 'scrubbed', blocks: confirm });
+  const running: Array<[string, StepTenant]> = [];
+  for (const [requestId, { tenant, blocks }] of [...scratch.requests].filter(([id]) => id.startsWith(`e${engine}-`))) {
+    const fate = Math.random();
+    if (fate < 0.3) push({ op: 'release', tenant, request_id: requestId, blocks: ascending(blocks) });
+    else if (fate < 0.4 && blocks.size > 1) push({ op: 'release', tenant, request_id: requestId, blocks: [pick([...blocks])] }); // preempted: one block dropped
+    else running.push([requestId, tenant]);
+  }
+  for (const [requestId, tenant] of running) {
+    const candidates = free();
+    if (candidates.length > 0 && Math.random() < 0.35) push({ op: 'claim', tenant, request_id: requestId, blocks: [pick(candidates)] });
+  }
+  for (let arrivals = Math.random() < 0.4 ? 2 : 1; arrivals > 0; arrivals--) {
+    const tenant = pick(STEP_TENANTS);
+    const shareable = mine.filter((id) => scratch.holders(id).tenant === tenant && !scratch.awaitingScrub.has(id));
+    const leftovers = mine.filter((id) => scratch.holders(id).count === 0 && scratch.data.get(id) === tenant);
+    const hits = Math.random() < 0.5 ? sample(shareable, 1 + Math.floor(Math.random() * 2)) : Math.random() < 0.3 ? sample(leftovers, 1) : [];
+    const fresh = sample(free().filter((id) => !hits.includes(id)), 1 + Math.floor(Math.random() * 3));
+    if (fresh.length === 0) continue; // the engine's slice is full: the request waits
+    push({ op: 'claim', tenant, request_id: newRequestId(), blocks: fresh, ...(hits.length > 0 ? { prefix_hits: hits } : {}) });
+  }
+  return ops;
+}
+
+/** Offline, from the log of the killed process: chain, invariants, every acknowledged request, hold and block fact. */
+async function checkStepsAfterKill(setup: InitResult, model: StepModel, kills: { inflight: number }): Promise<void> {
+  expect((await verifyAuditLog(join(setup.dir, 'audit'))).ok).toBe(true);
+  const ledger = await rebuildLedger(setup.configFile);
+  for (const request of model.inflight.values()) {
+    kills.inflight++;
+    // Each op landed whole or not at all: its request holds what it held before, or that with the op applied.
+    // (A step touches each request at most once, so "before" is the acknowledged state.)
+    for (const op of request.ops) {
+      if (op.op === 'scrubbed') continue;
+      const before = model.requests.get(op.request_id)?.blocks ?? new Set<number>();
+      const after = op.op === 'claim' ? new Set([...before, ...op.blocks, ...(op.prefix_hits ?? [])]) : new Set([...before].filter((id) => !op.blocks.includes(id)));
+      expect([ascending(before), ascending(after)]).toContainEqual(ledger.requestBlocks(op.tenant, op.request_id));
+    }
+  }
+  // Whatever was in flight has now either landed or not; the truth for what it touched is the rebuilt ledger.
+  for (const request of model.inflight.values()) for (const op of request.ops) model.adopt(ledger, op);
+  model.inflight.clear();
+
+  expect(ledger.checkInvariants()).toEqual({ ok: true, violations: [] }); // I1, I3, I5, hold counts and the ledger's own bookkeeping
+  for (const tenant of STEP_TENANTS) {
+    // No acknowledged request lost, none resurrected, and each holds exactly its blocks (shared ones included).
+    expect(ledger.liveRequests(tenant).sort()).toEqual(model.requestIds(tenant));
+    for (const requestId of model.requestIds(tenant)) expect(ledger.requestBlocks(tenant, requestId)).toEqual(ascending(model.requests.get(requestId)!.blocks));
+  }
+  // Held blocks: owned by the right tenant, awaitingScrub exactly while unconfirmed (I2). Released ones: dirty
+  // with their tenant, or contaminated when released before the scrub was confirmed. Untouched ones: clean.
+  for (const id of POOL_IDS) expect(ledger.blockState(id)).toEqual(model.expected(id));
+}
+
+/**
+ * Online, against the restarted process: each tenant's usage is what it holds, and a block one
+ * tenant's request holds is refused to the other (I1), with nothing changed. Returns the probes made.
+ */
+async function checkStepsOnline(sidecar: SidecarProcess, engine: SidecarClient, tenants: Record<StepTenant, ReturnType<typeof mtlsClient>>, model: StepModel, nextStep: () => number): Promise<number> {
+  let probes = 0;
+  for (const tenant of STEP_TENANTS) {
+    const held = model.heldBy(tenant);
+    const usage = await tenants[tenant].call(sidecar.url, 'GET', '/v1/usage');
+    expect(usage.status).toBe(200);
+    expect((usage.body as { blocks: unknown }).blocks).toMatchObject({ owned: held.length, cached: 0, awaiting_scrub: held.filter((id) => model.awaitingScrub.has(id)).length });
+    if (held.length === 0) continue;
+    const id = pick(held);
+    const step = nextStep();
+    const other = STEP_TENANTS.find((t) => t !== tenant)!;
+    const res = await engine.step({ step, ops: [{ op: 'claim', tenant: other, request_id: `probe-${step}`, blocks: [id] }] });
+    expect(res).toEqual({ step, scrub: [], results: [{ index: 0, ok: false, code: 'TG_ERR_NOT_OWNER', reasons: [`not_owner:${id}`] }] });
+    probes++;
+  }
+  return probes;
+}
+
+/** The shared pool patched small, plus the worker Unix socket (claim mode's fast local path). */
+function patchStepsConfig(configFile: string): void {
+  patchConfig(configFile);
+  const yaml = readFileSync(configFile, 'utf8');
+  const patched = yaml.replace(/port: 0\n/, 'port: 0\n  unix_socket: ./worker.sock\n');
+  if (patched === yaml) throw new Error('listen port not found in the init config');
+  writeFileSync(configFile, patched);
+}
+
 describe('crash recovery under mixed load', () => {
   test('after each SIGKILL under concurrent admission, block, offload and rotation traffic, every acknowledged operation survives, the invariants hold and the chain verifies', async () => {
     const setup = await initDirectory(mkdtempSync(join(tmpdir(), 'tg-crash-')), { port: 0 });
@@ -286,5 +533,112 @@ describe('crash recovery under mixed load', () => {
     await sidecar.kill('SIGTERM');
     worker.close();
     operator.close();
+  }, 120_000);
+
+  test('claim mode: after each SIGKILL with scheduler steps in flight, every acknowledged claim, shared prefix hit, release and scrub confirmation survives, offline and in the restarted process', async () => {
+    const setup = await initDirectory(mkdtempSync(join(tmpdir(), 'tg-crash-steps-')), { port: 0 });
+    patchStepsConfig(setup.configFile);
+    const socketPath = loadConfig(setup.configFile, {}).listen.unixSocket!;
+    const worker = { ca: readFileSync(setup.files.ca), cert: readFileSync(setup.files.worker.cert), key: readFileSync(setup.files.worker.key), servername: 'localhost' };
+    const tenants = { 'free-demo': mtlsClient(setup, setup.files.tenants['free-demo']!), 'standard-demo': mtlsClient(setup, setup.files.tenants['standard-demo']!) };
+    const connect = (sidecar: SidecarProcess): SidecarClient[] =>
+      Array.from({ length: ENGINES }, (_, engine) => (engine === 0 ? new SidecarClient({ socketPath }) : new SidecarClient({ url: sidecar.url, ...worker })));
+    const model = new StepModel();
+    let stepNo = 0;
+    let sequence = 0;
+    const nextStep = (): number => stepNo++;
+    const acked = { steps: 0, scrubLists: 0, sharedHits: 0, contaminated: 0, probes: 0 };
+    const kills = { inflight: 0 };
+    /** The process and clients of the moment, so that a failing check does not leave a sidecar running. */
+    let running: SidecarProcess | undefined;
+    const open = new Set<SidecarClient>();
+    const start = async (): Promise<[SidecarProcess, SidecarClient[]]> => {
+      running = await spawnSidecar(setup.configFile);
+      const clients = connect(running);
+      clients.forEach((c) => open.add(c));
+      return [running, clients];
+    };
+    const stopProcess = async (sidecar: SidecarProcess, signal: NodeJS.Signals): Promise<void> => {
+      await sidecar.kill(signal);
+      running = undefined;
+    };
+    const closeClients = async (clients: SidecarClient[]): Promise<void> => {
+      await Promise.all(clients.map((c) => c.close()));
+      clients.forEach((c) => open.delete(c));
+    };
+
+    try {
+      for (let round = 0; round < ROUNDS; round++) {
+        const [sidecar, clients] = await start();
+        if (round > 0) acked.probes += await checkStepsOnline(sidecar, clients[1]!, tenants, model, nextStep);
+        let stop = false;
+        /** One engine's scheduler: a step, its answer, a forward pass, the next step. */
+        const engineLoop = async (engine: number): Promise<void> => {
+          while (!stop) {
+            const request: StepRequest = { step: nextStep(), ops: planStep(model, engine, () => `e${engine}-${sequence++}`) };
+            model.inflight.set(engine, request);
+            let res: StepResponse;
+            try {
+              res = await clients[engine]!.step(request);
+            } catch (error) {
+              if (stop) return; // the dead connection: the step stays in flight, resolved after the kill
+              throw error;
+            }
+            model.inflight.delete(engine);
+            expect(res.step).toBe(request.step);
+            // Each engine claims only in its own slice and quotas are far above the pool: every op is allowed.
+            expect(res.results).toEqual(request.ops.map((_, index) => ({ index, ok: true })));
+            const scrub: number[] = [];
+            for (const op of request.ops) {
+              const effect = model.apply(op);
+              scrub.push(...effect.scrub);
+              acked.sharedHits += effect.shared;
+              acked.contaminated += effect.contaminated;
+            }
+            // I2: exactly the claimed blocks holding the other tenant's or mixed data are to be zeroed.
+            expect(res.scrub).toEqual(scrub);
+            acked.steps++;
+            if (scrub.length > 0) acked.scrubLists++;
+            // The forward pass. Engine 0 plans its next step as soon as an answer arrives, so every kill finds a step in flight.
+            if (engine > 0) await new Promise((r) => setTimeout(r, Math.random() * 2));
+          }
+        };
+        const traffic = Array.from({ length: ENGINES }, (_, engine) => engineLoop(engine));
+        await new Promise((r) => setTimeout(r, 400 + (round % 3) * 200));
+        stop = true;
+        await stopProcess(sidecar, 'SIGKILL');
+        await Promise.all(traffic);
+        await closeClients(clients);
+        await checkStepsAfterKill(setup, model, kills);
+      }
+
+      const [sidecar, [engine]] = await start();
+      acked.probes += await checkStepsOnline(sidecar, engine!, tenants, model, nextStep);
+      // Every acknowledged request still holds exactly its blocks: releasing them all succeeds (I4 refuses anything it does not hold).
+      const releases: StepOp[] = [...model.requests].map(([requestId, r]) => ({ op: 'release', tenant: r.tenant, request_id: requestId, blocks: ascending(r.blocks) }));
+      expect(releases.length).toBeGreaterThan(0);
+      const released = await engine!.step({ step: nextStep(), ops: releases });
+      expect(released.results).toEqual(releases.map((_, index) => ({ index, ok: true })));
+      releases.forEach((op) => model.apply(op));
+      for (const tenant of STEP_TENANTS) expect(((await tenants[tenant].call(sidecar.url, 'GET', '/v1/usage')).body as { blocks: unknown }).blocks).toMatchObject({ owned: 0 });
+      // And every block's data owner survived: a claim of the whole pool is told to scrub exactly the blocks holding another tenant's or mixed data.
+      const sweep = nextStep();
+      const foreign = POOL_IDS.filter((id) => model.data.has(id) && model.data.get(id) !== 'free-demo');
+      expect(await engine!.step({ step: sweep, ops: [{ op: 'claim', tenant: 'free-demo', request_id: 'sweep', blocks: POOL_IDS }] })).toEqual({ step: sweep, scrub: foreign, results: [{ index: 0, ok: true }] });
+
+      // The run did exercise claim mode: many steps, scrub lists, shared holds, contamination, steps in flight at the kills.
+      expect(acked.steps).toBeGreaterThan(50);
+      expect(acked.scrubLists).toBeGreaterThan(0);
+      expect(acked.sharedHits).toBeGreaterThan(0);
+      expect(acked.contaminated).toBeGreaterThan(0);
+      expect(acked.probes).toBeGreaterThan(0);
+      expect(kills.inflight).toBeGreaterThan(0);
+      await closeClients([...open]);
+      await stopProcess(sidecar, 'SIGTERM');
+    } finally {
+      await Promise.allSettled([...open].map((c) => c.close()));
+      if (running !== undefined) await running.kill('SIGKILL');
+      Object.values(tenants).forEach((t) => t.close());
+    }
   }, 120_000);
 });

@@ -27,6 +27,9 @@ from vllm.v1.outputs import KVConnectorOutput, ModelRunnerOutput
 from vllm.v1.request import Request, RequestStatus
 from vllm.v1.structured_output import StructuredOutputManager
 
+from vllm.distributed.kv_transfer.kv_connector.factory import KVConnectorFactory
+from vllm.distributed.kv_transfer.kv_connector.v1.multi_connector import MultiConnector, MultiKVConnectorMetadata
+
 from tenantguard_vllm.connector import TenantGuardConnector, TenantGuardConnectorMetadata
 
 BLOCK_SIZE = 16
@@ -59,22 +62,37 @@ class StepReport:
 
 
 class Engine:
-    def __init__(self, model_dir: Path, socket_path: str, num_blocks: int, max_num_seqs: int = 8, extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        model_dir: Path,
+        socket_path: str,
+        num_blocks: int,
+        max_num_seqs: int = 8,
+        extra: dict[str, Any] | None = None,
+        transfer: dict[str, Any] | None = None,
+    ) -> None:
+        """`transfer` is a whole --kv-transfer-config (e.g. a MultiConnector); by default the
+        connector alone on `socket_path`."""
         model_dir.mkdir(parents=True, exist_ok=True)
         (model_dir / "config.json").write_text(json.dumps(TINY_LLAMA))
         self.num_blocks = num_blocks
-        transfer = KVTransferConfig(
-            kv_connector="TenantGuardConnector",
-            kv_connector_module_path="tenantguard_vllm.connector",
-            kv_role="kv_both",
-            kv_connector_extra_config={"tenantguard": {"socket_path": socket_path, **(extra or {})}},
+        transfer_config = KVTransferConfig(
+            **(
+                transfer
+                or {
+                    "kv_connector": "TenantGuardConnector",
+                    "kv_connector_module_path": "tenantguard_vllm.connector",
+                    "kv_role": "kv_both",
+                    "kv_connector_extra_config": {"tenantguard": {"socket_path": socket_path, **(extra or {})}},
+                }
+            )
         )
         self.vllm_config = VllmConfig(
             model_config=ModelConfig(model=str(model_dir), skip_tokenizer_init=True, dtype="float16", seed=0, max_model_len=4096),
             scheduler_config=SchedulerConfig(max_num_seqs=max_num_seqs, max_num_batched_tokens=4096, max_model_len=4096, is_encoder_decoder=False),
             cache_config=CacheConfig(block_size=BLOCK_SIZE, enable_prefix_caching=True),
             device_config=DeviceConfig("cpu"),
-            kv_transfer_config=transfer,
+            kv_transfer_config=transfer_config,
         )
         self.vllm_config.cache_config.num_gpu_blocks = num_blocks
         self.kv_cache_config = KVCacheConfig(
@@ -89,10 +107,9 @@ class Engine:
             structured_output_manager=StructuredOutputManager(self.vllm_config),
             block_size=BLOCK_SIZE,
         )
-        connector = self.scheduler.connector
-        assert isinstance(connector, TenantGuardConnector)
-        self.connector: TenantGuardConnector = connector
-        self.worker = TenantGuardConnector(self.vllm_config, KVConnectorRole.WORKER, self.kv_cache_config)
+        self.connector: TenantGuardConnector = ours(self.scheduler.connector)
+        # The worker-side connector as vLLM's model runner creates it (the same factory).
+        self.worker = KVConnectorFactory.create_connector(self.vllm_config, KVConnectorRole.WORKER, self.kv_cache_config)
         # One layer in FlashAttention's layout; the marker of a tenant fills every value it writes.
         self.kv = torch.zeros(2, num_blocks, BLOCK_SIZE, 1, 4)
         self.worker.register_kv_caches({"layer.0": self.kv})
@@ -120,7 +137,8 @@ class Engine:
         before = self.kv[0, :, 0, 0, 0].clone()  # each block's first value: whose data it holds
         output = self.scheduler.schedule()
         self.steps += 1
-        meta = output.kv_connector_metadata
+        bound = output.kv_connector_metadata
+        meta = bound.metadata[0] if isinstance(bound, MultiKVConnectorMetadata) else bound
         assert isinstance(meta, TenantGuardConnectorMetadata)
         report = StepReport(output=output, meta=meta)
         for request_id, blocks in self._fresh_blocks(output).items():
@@ -131,7 +149,7 @@ class Engine:
                 elif float(before[block]) == mine:
                     report.same_tenant_reuse.add(block)
         # The worker side, as vLLM's model runner calls it: bind (zeroes) → forward → outputs.
-        self.worker.bind_connector_metadata(meta)
+        self.worker.bind_connector_metadata(bound)
         for block in meta.zero_blocks:
             assert torch.count_nonzero(self.kv[:, block]) == 0, f"block {block} listed for scrub but not zeroed"
         self._forward(output)
@@ -219,3 +237,11 @@ def ledger_requests(view: dict[str, Any]) -> dict[str, list[int]]:
 
 def owners(view: dict[str, Any]) -> dict[int, tuple[str, str | None]]:
     return {b["id"]: (b["state"], b["tenant"]) for b in view["blocks"]}
+
+
+def ours(connector: Any) -> TenantGuardConnector:
+    """The TenantGuardConnector, alone or as the first child of a MultiConnector."""
+    if isinstance(connector, MultiConnector):
+        connector = connector._connectors[0]
+    assert isinstance(connector, TenantGuardConnector)
+    return connector

@@ -147,6 +147,10 @@ def test_without_salts_the_sidecar_itself_refuses_a_cross_tenant_prefix_hit(tmp_
     assert [i for i, r in enumerate(reports) if "intruder" in r.output.num_scheduled_tokens] == [failed_at]
     # The emulated forward pass did read the owner's KV in that step, and vLLM returned no token.
     assert engine.leaks and all("intruder" in leak for leak in engine.leaks)
+    # What it wrote into its own new blocks was never the ledger's to know: they are zeroed before
+    # the next forward pass, whoever gets them.
+    written = next(list(n.block_ids[0])[len(prompt) // BLOCK_SIZE :] for n in reports[failed_at].output.scheduled_new_reqs if n.req_id == "intruder")
+    assert written and set(written) <= set(reports[failed_at + 1].meta.zero_blocks)
     critical = [r for r in sidecar.audit_records() if r["type"] == "violation" and r["action"] == "blocks.claim" and r.get("tenant") == "standard-demo"]
     assert critical, "the refusal is a critical audit record"
 
@@ -167,3 +171,54 @@ def test_a_sidecar_that_stops_answering_fails_new_work_closed(tmp_path: Path, sa
         assert engine.connector.refusal_of("after") == "TG_ERR_UNREACHABLE"
     finally:
         stop_sidecar(own)
+
+
+def test_composed_with_another_connector_through_multiconnector(tmp_path: Path, sidecar: Sidecar, salts: dict[str, str]) -> None:
+    """TenantGuardConnector first, vLLM's ExampleConnector (disk KV store) second: claims, scrubs
+    and refusals still work through MultiConnector's metadata and worker-metadata wrapping."""
+    transfer = {
+        "kv_connector": "MultiConnector",
+        "kv_role": "kv_both",
+        "kv_connector_extra_config": {
+            "connectors": [
+                {
+                    "kv_connector": "TenantGuardConnector",
+                    "kv_connector_module_path": "tenantguard_vllm.connector",
+                    "kv_role": "kv_both",
+                    "kv_connector_extra_config": {"tenantguard": {"socket_path": sidecar.socket_path}},
+                },
+                {"kv_connector": "ExampleConnector", "kv_role": "kv_both", "kv_connector_extra_config": {"shared_storage_path": str(tmp_path / "kv")}},
+            ]
+        },
+    }
+    engine = Engine(tmp_path / "model", sidecar.socket_path, num_blocks=24, max_num_seqs=8, transfer=transfer)
+    multi_tenant_trace(engine, salts, requests=18, seed=3)
+    engine.add("forged", "standard-demo", [1000 + k for k in range(3 * BLOCK_SIZE)] + [4], max_tokens=3, cache_salt=salts["free-demo"])
+    reports = run_checked(engine, sidecar)
+    assert engine.leaks == []
+    assert any(r.meta.zero_blocks for r in reports)
+    for report in reports:
+        assert report.cross_tenant_reuse <= set(report.meta.zero_blocks)
+    finished = {k: v for r in reports for k, v in r.finished.items()}
+    assert finished.pop("forged") == "error"
+    assert set(finished.values()) == {"length"}
+    # Scrub confirmations travelled back through MultiConnector's worker metadata.
+    assert any(r["action"] == "blocks.scrubbed" and r["decision"] == "allow" for r in sidecar.audit_records())
+
+
+def test_the_kv_transfer_config_in_the_integration_guide_loads_this_connector(tmp_path: Path, sidecar: Sidecar) -> None:
+    """docs/integrations/vllm.md's --kv-transfer-config, as a user copies it, builds this connector."""
+    import json
+    import re
+
+    from conftest import REPO_ROOT
+
+    guide = (REPO_ROOT / "docs" / "integrations" / "vllm.md").read_text()
+    shown = re.search(r"--kv-transfer-config '(.*?)'\$PWD'(.*?)'", guide, re.S)
+    assert shown, "the guide shows a --kv-transfer-config"
+    config = json.loads(shown.group(1) + "/unused" + shown.group(2))
+    config["kv_connector_extra_config"]["tenantguard"]["socket_path"] = sidecar.socket_path
+    engine = Engine(tmp_path / "model", sidecar.socket_path, num_blocks=24, transfer=config)
+    assert engine.vllm_config.kv_transfer_config.kv_load_failure_policy == "fail"
+    engine.add("doc", "free-demo", list(range(10, 50)), max_tokens=2, cache_salt=SidecarClient(SidecarEndpoint(socket_path=sidecar.socket_path)).cache_salt("free-demo"))
+    assert {k: v for r in engine.run_until_idle() for k, v in r.finished.items()} == {"doc": "length"}

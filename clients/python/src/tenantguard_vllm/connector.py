@@ -136,13 +136,13 @@ class TenantGuardConnector(KVConnectorBase_V1):  # type: ignore[misc]
             assert tenant is not None
             planner.admitted(request.request_id, tenant, local_hit_tokens=num_computed_tokens)
             return 0, False
-        remaining = int(request.num_prompt_tokens) - num_computed_tokens
-        if remaining >= 2:
+        if int(request.num_tokens) - num_computed_tokens >= 1:
             # One "external" token loaded asynchronously: vLLM parks the request until the load
             # completes; the worker reports the load failed and vLLM finishes it with an error. It
             # never reaches a forward pass, so it reads nothing.
             return 1, True
-        # Too short to park: let it be scheduled unattributed; its claim is refused at step time.
+        # Nothing left to park it on (vLLM always leaves a token to compute, so this is a guard):
+        # it is scheduled unattributed, its claim is refused and it is failed in that step.
         planner.admitted(request.request_id, None, local_hit_tokens=num_computed_tokens)
         return 0, False
 

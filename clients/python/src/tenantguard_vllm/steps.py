@@ -49,6 +49,10 @@ class StepPlanner:
         self._zeroed: set[int] = set()
         #: Requests refused at step time without computed blocks: failed in the next step.
         self._fail_next: dict[str, int] = {}
+        #: Fresh blocks of refused claims: the request still writes them in its last forward pass,
+        #: unknown to the ledger, so they are zeroed once vLLM takes them back (I2).
+        self._unclaimed: dict[str, list[int]] = {}
+        self._zero_next: set[int] = set()
         #: request id → TG_ERR_* code of its refusal.
         self.refusals: dict[str, str] = {}
         #: Seconds spent in the last step's sidecar call (the connector's added time per step).
@@ -66,6 +70,7 @@ class StepPlanner:
     def finished(self, request_id: str) -> None:
         """vLLM is about to free the request's blocks: give them back in the next step's call."""
         self._queue_release(request_id)
+        self._zero_next.update(self._unclaimed.pop(request_id, ()))
         self._tenant.pop(request_id, None)
         self._local_hit_tokens.pop(request_id, None)
         self._fail_next.pop(request_id, None)
@@ -82,6 +87,11 @@ class StepPlanner:
         # already have them: the releases go before the claims.
         for request_id in output.preempted_req_ids or ():
             self._queue_release(request_id)
+            self._zero_next.update(self._unclaimed.pop(request_id, ()))
+        # Zeroed before this step's forward pass, whoever vLLM gave them to in this schedule().
+        zero_first = sorted(self._zero_next)
+        self._zero_next.clear()
+        outcome.scrub.extend(zero_first)
         claims = self._claims(output)
 
         ops: list[StepOp] = []
@@ -130,7 +140,8 @@ class StepPlanner:
                 self._held_tenant[claim.request_id] = claim.tenant or ""
             else:
                 self._refuse(claim, str(result.get("code", "TG_ERR_INTERNAL")) if result else "TG_ERR_INTERNAL", outcome)
-        outcome.scrub = [int(b) for b in answer["scrub"]]
+        listed = set(outcome.scrub)
+        outcome.scrub.extend(b for b in (int(b) for b in answer["scrub"]) if b not in listed)
         return outcome
 
     def _claims(self, output: SchedulerOutput) -> list[_Claim]:
@@ -163,6 +174,7 @@ class StepPlanner:
             outcome.fail_blocks.append(held[-1])
         elif claim.fresh:
             self._fail_next[claim.request_id] = claim.fresh[0]
+        self._unclaimed.setdefault(claim.request_id, []).extend(claim.fresh)
 
     def _queue_release(self, request_id: str) -> None:
         blocks = self.held.pop(request_id, None)
