@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { Client, type Dispatcher } from 'undici';
 import type { StepRequest, StepResponse } from '../enforcement/index.js';
 
@@ -34,9 +35,7 @@ export class SidecarClient {
     this.client =
       'socketPath' in endpoint
         ? new Client('http://localhost', { socketPath: endpoint.socketPath, pipelining: 1 })
-        : new Client(endpoint.url, {
-            connect: { ca: endpoint.ca, cert: endpoint.cert, key: endpoint.key, servername: endpoint.servername ?? new URL(endpoint.url).hostname },
-          });
+        : new Client(endpoint.url, { connect: { ca: endpoint.ca, cert: endpoint.cert, key: endpoint.key, ...serverName(endpoint) } });
   }
 
   /** One scheduler step: claims, releases and scrub confirmations, each op atomic on its own. */
@@ -65,6 +64,12 @@ export class SidecarClient {
   close(): Promise<void> {
     return this.client.close();
   }
+}
+
+/** SNI carries host names only (RFC 6066 §3): for an IP address the certificate's IP SAN is checked without it. */
+function serverName(endpoint: { url: string; servername?: string }): { servername?: string } {
+  const host = endpoint.servername ?? new URL(endpoint.url).hostname;
+  return isIP(host) === 0 ? { servername: host } : {};
 }
 
 function refusal(status: number, text: string): SidecarError {

@@ -418,6 +418,16 @@ describe('crash recovery under mixed load', () => {
     for (let round = 0; round < ROUNDS; round++) {
       const sidecar = await spawnSidecar(setup.configFile);
       if (round > 0) await checkAfterRestart(sidecar, worker, model);
+      if (round === 0) {
+        // Leave the whole shared pool holding standard-demo's data, so free-demo's allocations
+        // take it over and must be scrubbed (allocation prefers clean and own blocks, which would
+        // otherwise make cross-tenant reuse rare).
+        const all = await worker.call(sidecar.url, 'POST', '/v1/blocks/allocate', { tenant: 'standard-demo', request_id: 'fill', count: SHARED_POOL_LAST + 1 });
+        expect(all.status).toBe(200);
+        const ids = (all.body as { blocks: Array<{ id: number }> }).blocks.map((b) => b.id);
+        expect((await worker.call(sidecar.url, 'POST', '/v1/blocks/free', { tenant: 'standard-demo', blocks: ids })).status).toBe(200);
+        for (const id of ids) model.dirty.set(id, 'standard-demo');
+      }
       let stop = false;
       /** Runs `step` until the kill; a failure after the kill is the dead connection, not a finding. */
       const loop = async (step: () => Promise<void>): Promise<void> => {
