@@ -29,7 +29,7 @@ export const Errors = {
   // 404 / 409 / 413 / 429
   NOT_FOUND: { code: 'TG_ERR_NOT_FOUND', status: 404, message: 'no such resource' },
   UNKNOWN_TENANT: { code: 'TG_ERR_UNKNOWN_TENANT', status: 404, message: 'tenant is not registered' },
-  UNKNOWN_CACHE_SALT: { code: 'TG_ERR_UNKNOWN_CACHE_SALT', status: 404, message: 'no registered tenant has this cache salt (forged, or from before a key rotation); fetch the tenant\'s current salt from GET /v1/tenants/{id}/cache-salt' },
+  UNKNOWN_CACHE_SALT: { code: 'TG_ERR_UNKNOWN_CACHE_SALT', status: 404, message: 'no live tenant has this cache salt (forged, or the tenant was erased); fetch the tenant\'s current salt from GET /v1/tenants/{id}/cache-salt' },
   CONFLICT: { code: 'TG_ERR_CONFLICT', status: 409, message: 'the request conflicts with the current state' },
   BLOCK_STATE: { code: 'TG_ERR_BLOCK_STATE', status: 409, message: 'one or more blocks are not in a state that allows this operation' },
   SCRUB_PENDING: { code: 'TG_ERR_SCRUB_PENDING', status: 409, message: 'block still holds another tenant\'s data; zero it and confirm with POST /v1/blocks/scrubbed before reading' },

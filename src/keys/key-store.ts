@@ -252,18 +252,21 @@ export class KeyStore {
   }
 
   /**
-   * Which tenant a cache salt belongs to (current key version only: after a rotation the old salt
-   * names no one, as its prefix-cache entries must no longer be hit). Lets an engine attribute a
-   * request from the salt the sidecar issued for it, not from anything the client claimed. O(tenants),
-   * constant-time per comparison; callers remember answers until a rotation.
+   * Which tenant a cache salt belongs to, and under which key version: any live version, so a
+   * request stamped just before a rotation is still attributed (its prefix hits can only reach
+   * that same tenant's old cache entries; new requests get the new salt). An erased tenant's salts
+   * name no one. Lets an engine attribute a request from the salt the sidecar issued, not from
+   * anything the client claimed. O(tenants × versions), constant-time per comparison; callers
+   * remember answers.
    */
   tenantForCacheSalt(salt: string): { tenant: string; version: number } | undefined {
     const wanted = Buffer.from(typeof salt === 'string' ? salt : '', 'base64url');
     let found: { tenant: string; version: number } | undefined;
     for (const record of this.records.values()) {
       if (record.state !== 'active' || this.erasing.has(record.id)) continue;
-      const salt = this.versionKeys(record.id, record.currentVersion).cacheSalt;
-      if (salt.length === wanted.length && timingSafeEqual(salt, wanted)) found = { tenant: record.id, version: record.currentVersion };
+      for (const [version, keys] of this.keys.get(record.id) ?? []) {
+        if (keys.cacheSalt.length === wanted.length && timingSafeEqual(keys.cacheSalt, wanted)) found = { tenant: record.id, version };
+      }
     }
     return found;
   }

@@ -235,14 +235,21 @@ describe('GET /v1/pools/{name}/ledger: the operator\'s view of what the ledger h
 });
 
 describe('POST /v1/cache-salts/lookup: attributing a request by its sidecar-issued salt', () => {
-  test('the current salt names its tenant; a forged or rotated-away salt names no one', async () => {
+  test('a salt names its tenant and key version, also after a rotation; a forged or erased tenant\'s salt names no one', async () => {
     const salt = (await tg.call(tg.worker, 'GET', '/v1/tenants/standard-demo/cache-salt')).body as { cache_salt: string; version: number };
     expect(await overSocket.tenantForCacheSalt(salt.cache_salt)).toEqual({ tenant: 'standard-demo', version: salt.version });
     const forged = await overSocket.tenantForCacheSalt('A'.repeat(43)).catch((e: SidecarError) => e);
     expect(forged).toMatchObject({ status: 404, code: 'TG_ERR_UNKNOWN_CACHE_SALT' });
     expect(String(forged)).not.toContain('AAAA');
     expect((await tg.call(tg.operator, 'POST', '/v1/tenants/standard-demo/keys/rotate')).status).toBe(200);
-    expect(await overSocket.tenantForCacheSalt(salt.cache_salt).catch((e: SidecarError) => e.code)).toBe('TG_ERR_UNKNOWN_CACHE_SALT');
-    expect(auditRecords().some((r) => JSON.stringify(r).includes(salt.cache_salt))).toBe(false);
+    const rotated = (await tg.call(tg.worker, 'GET', '/v1/tenants/standard-demo/cache-salt')).body as { cache_salt: string; version: number };
+    expect(rotated.cache_salt).not.toBe(salt.cache_salt);
+    expect(await overSocket.tenantForCacheSalt(rotated.cache_salt)).toEqual({ tenant: 'standard-demo', version: salt.version + 1 });
+    // A request stamped just before the rotation is still standard-demo's.
+    expect(await overSocket.tenantForCacheSalt(salt.cache_salt)).toEqual({ tenant: 'standard-demo', version: salt.version });
+    const small = (await tg.call(tg.worker, 'GET', '/v1/tenants/small-demo/cache-salt')).body as { cache_salt: string };
+    expect((await tg.call(tg.operator, 'DELETE', '/v1/tenants/small-demo')).status).toBe(200);
+    expect(await overSocket.tenantForCacheSalt(small.cache_salt).catch((e: SidecarError) => e.code)).toBe('TG_ERR_UNKNOWN_CACHE_SALT');
+    expect(auditRecords().some((r) => JSON.stringify(r).includes(salt.cache_salt) || JSON.stringify(r).includes(rotated.cache_salt))).toBe(false);
   });
 });

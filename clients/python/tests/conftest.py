@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -81,6 +82,9 @@ def start_sidecar(base: Path, blocks: int = ENGINE_BLOCKS, extra_tenants: str = 
         env={**os.environ, "TENANTGUARD_LOG_LEVEL": "info"},
     )
     url = _wait_for_listening(process)
+    # Keep reading both pipes, so a chatty sidecar never blocks on a full pipe.
+    for pipe in (process.stdout, process.stderr):
+        threading.Thread(target=_drain, args=(pipe,), daemon=True).start()
     pki = state / "pki"
     return Sidecar(
         dir=state,
@@ -113,12 +117,20 @@ def _wait_for_listening(process: subprocess.Popen[str]) -> str:
     pytest.fail("sidecar did not report `tenantguard listening` within 30 s")
 
 
+def _drain(pipe: Any) -> None:
+    for _ in iter(pipe.readline, ""):
+        pass
+    pipe.close()
+
+
 def stop_sidecar(sidecar: Sidecar) -> None:
-    sidecar.process.terminate()
+    if sidecar.process.poll() is None:
+        sidecar.process.terminate()
     try:
         sidecar.process.wait(timeout=10)
     except subprocess.TimeoutExpired:
         sidecar.process.kill()
+        sidecar.process.wait()
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from vllm.config import CacheConfig, DeviceConfig, KVTransferConfig, ModelConfig, SchedulerConfig, VllmConfig
+from vllm.config import CacheConfig, DeviceConfig, KVTransferConfig, LoRAConfig, ModelConfig, SchedulerConfig, VllmConfig
+from vllm.lora.request import LoRARequest
 from vllm.distributed.kv_transfer.kv_connector.v1.base import KVConnectorRole
 from vllm.sampling_params import SamplingParams
 from vllm.utils.hashing import get_hash_fn_by_name
@@ -70,6 +71,7 @@ class Engine:
         max_num_seqs: int = 8,
         extra: dict[str, Any] | None = None,
         transfer: dict[str, Any] | None = None,
+        max_loras: int = 0,
     ) -> None:
         """`transfer` is a whole --kv-transfer-config (e.g. a MultiConnector); by default the
         connector alone on `socket_path`."""
@@ -93,6 +95,7 @@ class Engine:
             cache_config=CacheConfig(block_size=BLOCK_SIZE, enable_prefix_caching=True),
             device_config=DeviceConfig("cpu"),
             kv_transfer_config=transfer_config,
+            **({"lora_config": LoRAConfig(max_loras=max_loras, max_lora_rank=8)} if max_loras else {}),
         )
         self.vllm_config.cache_config.num_gpu_blocks = num_blocks
         self.kv_cache_config = KVCacheConfig(
@@ -124,11 +127,20 @@ class Engine:
     def marker_of(self, tenant: str) -> float:
         return self.marker.setdefault(tenant, float(len(self.marker) + 1))
 
-    def add(self, request_id: str, tenant: str, prompt: list[int], max_tokens: int, cache_salt: str | None, claimed_tenant: str | None = None) -> None:
+    def add(
+        self,
+        request_id: str,
+        tenant: str,
+        prompt: list[int],
+        max_tokens: int,
+        cache_salt: str | None,
+        claimed_tenant: str | None = None,
+        lora: LoRARequest | None = None,
+    ) -> None:
         """A request as the API server hands it over: the middleware put the tenant in
         kv_transfer_params and the tenant's salt in cache_salt (a forged request differs)."""
         params = SamplingParams(max_tokens=max_tokens, ignore_eos=True, extra_args={"kv_transfer_params": {"tenantguard": {"tenant": claimed_tenant or tenant}}})
-        request = Request(request_id=request_id, prompt_token_ids=prompt, sampling_params=params, pooling_params=None, cache_salt=cache_salt, block_hasher=self._hasher)
+        request = Request(request_id=request_id, prompt_token_ids=prompt, sampling_params=params, pooling_params=None, cache_salt=cache_salt, block_hasher=self._hasher, lora_request=lora)
         self.tenant_of[request_id] = tenant
         self.marker_of(tenant)
         self.scheduler.add_request(request)

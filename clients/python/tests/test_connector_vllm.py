@@ -222,3 +222,24 @@ def test_the_kv_transfer_config_in_the_integration_guide_loads_this_connector(tm
     assert engine.vllm_config.kv_transfer_config.kv_load_failure_policy == "fail"
     engine.add("doc", "free-demo", list(range(10, 50)), max_tokens=2, cache_salt=SidecarClient(SidecarEndpoint(socket_path=sidecar.socket_path)).cache_salt("free-demo"))
     assert {k: v for r in engine.run_until_idle() for k, v in r.finished.items()} == {"doc": "length"}
+
+
+def test_a_lora_adapter_serves_only_requests_the_sidecar_allows(tmp_path: Path, sidecar: Sidecar, salts: dict[str, str]) -> None:
+    """A1 before allocation: free-demo's private adapter runs for free-demo, not for standard-demo."""
+    from test_lora import fake_weights, register, write_adapter
+    from vllm.lora.request import LoRARequest
+
+    from tenantguard_vllm.lora import AdapterCheck
+
+    directory = write_adapter(tmp_path / "adapter", fake_weights())
+    client = SidecarClient(SidecarEndpoint(socket_path=sidecar.socket_path))
+    register(sidecar, "free-demo", "free-legal-v1", AdapterCheck(client).digest(str(directory)))
+    client.close()
+    engine = Engine(tmp_path / "model", sidecar.socket_path, num_blocks=24, max_loras=1)
+    lora = LoRARequest(lora_name="free-legal-v1", lora_int_id=1, lora_path=str(directory))
+    engine.add("own", "free-demo", list(range(10, 40)), max_tokens=2, cache_salt=salts["free-demo"], lora=lora)
+    engine.add("borrowed", "standard-demo", list(range(10, 40)), max_tokens=2, cache_salt=salts["standard-demo"], lora=lora)
+    reports = run_checked(engine, sidecar)
+    assert {k: v for r in reports for k, v in r.finished.items()} == {"own": "length", "borrowed": "error"}
+    assert engine.connector.refusal_of("borrowed") == "adapter_not_permitted"
+    assert not any("borrowed" in r.output.num_scheduled_tokens for r in reports)
