@@ -1,10 +1,11 @@
 /**
  * Renders one `npm run bench` run as Markdown (bench/results/latest.md): tenantguard beside OPA
- * with ratios, the fixed-rate sweep, the issue's targets (held or not), the profile, and the
- * in-process micro-benchmarks.
+ * with ratios, the fixed-rate sweep, the issue's targets (held or not), the profile, scheduler
+ * steps (`POST /v1/steps`), and the in-process micro-benchmarks.
  */
 import type { BenchResult } from './report.js';
 import type { GrowthResult, LevelResult, ServerBenchResult, SystemResult } from './sidecar-vs-opa.js';
+import type { StepsBenchResult, StepsRunResult } from './steps.js';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../src/project-root.js';
@@ -226,6 +227,64 @@ function serverSection(server: ServerBenchResult): string[] {
   return out;
 }
 
+const us = (n: number): string => (Number.isFinite(n) ? (n >= 1000 ? Math.round(n).toLocaleString('en') : n.toFixed(0)) : '—');
+
+/** Claim mode: one `POST /v1/steps` per scheduler step at a fixed rate (bench/steps.ts). */
+export function stepsSection(steps: StepsBenchResult): string[] {
+  const s = steps.settings as { stepsPerSec: number; warmupMs: number; measureMs: number; poolBlocks: number; tenants: number; systemPromptBlocks: number };
+  const m = steps.machine;
+  const d = steps.durableAppendMs;
+  const out: string[] = ['## Scheduler steps (`POST /v1/steps`)', ''];
+  out.push(
+    `One call per engine scheduler step, sent by a simulated engine with \`SidecarClient\` on one kept-alive connection, open loop at ${s.stepsPerSec} steps/s ` +
+      `(${s.warmupMs / 1000} s unmeasured, then ${s.measureMs / 1000} s measured per run); latency from each step's scheduled time, HDR histogram. ` +
+      `${int(s.poolBlocks)}-block shared pool, aged (every block last held by one of ${s.tenants} tenants); each tenant's ${s.systemPromptBlocks}-block system prompt is a prefix hit of its new requests. ` +
+      '**realistic**: 1/16 of the running requests claim one block (a 16-token block filled), finished requests release all their blocks and are replaced by new ones claiming their prompt, ' +
+      'one `scrubbed` op confirms the previous step\'s scrub list. **worst case**: the same, and every running request claims one block. ' +
+      '**empty**: `{step, ops: []}`, no record and no fsync: the fixed cost of one call (HTTP, Express, validation, both ends).',
+  );
+  out.push('');
+  out.push(
+    `Disk under the audit log, measured just before: one durable append (700 bytes, O_DSYNC) p50 ${us(d.p50 * 1000)} µs, p99 ${us(d.p99 * 1000)} µs, p99.9 ${us(d.p999 * 1000)} µs. ` +
+      'Every step is answered only after its records are durable (one group commit per step), so no step is faster than one of these. ' +
+      `CPU pressure ${m['cpuPressureStart'] ?? '?'}% at start, ${m['cpuPressureEnd'] ?? '?'}% at end; load average ${m['loadAverage1mStart'] ?? '?'} → ${m['loadAverage1mEnd'] ?? '?'}.`,
+  );
+  out.push('');
+  out.push('| transport | running | mix | ops / step (max) | blocks / step (max) | scrub / step | p50 / p99 / p99.9 / max µs | call alone p50 / p99 µs | steps/s | sidecar CPU µs / step (main thread) | engine CPU µs / step | sustained |');
+  out.push('|---|---|---|---|---|---|---|---|---|---|---|---|');
+  const label = (t: StepsRunResult['transport']): string => (t === 'unix' ? 'Unix socket' : 'mTLS');
+  for (const r of steps.runs) {
+    const l = r.latencyUs;
+    out.push(
+      `| ${label(r.transport)} | ${r.running} | ${r.mix} | ${r.opsPerStep.mean} (${r.opsPerStep.max}) | ${r.blocksPerStep.mean} (${r.blocksPerStep.max}) | ${r.scrubPerStep} | ` +
+        `${us(l.p50)} / ${us(l.p99)} / ${us(l.p999)} / ${us(l.max)} | ${us(r.serviceUs.p50)} / ${us(r.serviceUs.p99)} | ${r.achievedStepsPerSec} | ` +
+        `${us(r.serverCpuUsPerStep)} (${us(r.serverMainThreadCpuUsPerStep)}) | ${us(r.clientCpuUsPerStep)} | ${r.sustained ? 'yes' : `**no** (${ms(r.backlogAtEndMs)} ms behind at the end)`} |`,
+    );
+  }
+  out.push('');
+  out.push(`| target | holds | measured |`);
+  out.push('|---|---|---|');
+  out.push(`| ${steps.target.target} | ${steps.target.holds ? 'yes' : '**no**'} | ${steps.target.measured} |`);
+  out.push('');
+  if (steps.profile) {
+    const p = steps.profile;
+    out.push(`### Profile: the sidecar through ${p.running} running, ${p.mix}, over the Unix socket (\`node --cpu-prof\`)`);
+    out.push('');
+    out.push(`Main thread busy ${p.busyPercent}% of the ${int(p.totalMs)} ms measured window. Self time, share of all samples in the window:`);
+    out.push('');
+    out.push('| by area | % | by function | % |');
+    out.push('|---|---|---|---|');
+    for (let i = 0; i < 15; i++) {
+      const a = p.byArea[i];
+      const f = p.topFunctions[i];
+      if (!a && !f) break;
+      out.push(`| ${a ? a.name : ''} | ${a ? a.percent.toFixed(1) : ''} | ${f ? `\`${f.name}\`` : ''} | ${f ? f.percent.toFixed(1) : ''} |`);
+    }
+    out.push('');
+  }
+  return out;
+}
+
 function microSection(micro: readonly BenchResult[]): string[] {
   const out: string[] = ['## In-process', ''];
   const table = (title: string, header: string, rows: BenchResult[], fmt: (r: BenchResult) => string): void => {
@@ -246,7 +305,7 @@ function microSection(micro: readonly BenchResult[]): string[] {
   return out;
 }
 
-export function renderMarkdown(run: { machine: Record<string, string | number>; server: ServerBenchResult | null; micro: readonly BenchResult[] }): string {
+export function renderMarkdown(run: { machine: Record<string, string | number>; server: ServerBenchResult | null; steps?: StepsBenchResult | null; micro: readonly BenchResult[] }): string {
   const m = run.machine;
   const out: string[] = [
     '# Benchmark results (generated by `npm run bench`)',
@@ -261,6 +320,7 @@ export function renderMarkdown(run: { machine: Record<string, string | number>; 
     '',
   ];
   if (run.server) out.push(...serverSection(run.server));
+  if (run.steps) out.push(...stepsSection(run.steps));
   out.push(...microSection(run.micro));
   return `${out.join('\n')}\n`;
 }

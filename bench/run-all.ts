@@ -2,11 +2,14 @@
  * `npm run bench`: every benchmark in one run.
  *  - tenantguard vs `opa run --server` over loopback (sidecar-vs-opa.ts): peak, fixed-rate sweep,
  *    latency percentiles, ratios, the issue's targets, a CPU profile of the sidecar;
+ *  - claim mode (steps.ts): one `POST /v1/steps` per scheduler step at 100 steps/s over the Unix
+ *    socket and mTLS, 64 and 256 running requests, a realistic mix and a worst case;
  *  - in-process: policy evaluation, ledger, durable audit, offload sealing.
  * Writes bench/results/<timestamp>.json, bench/results/latest.json and bench/results/latest.md.
  *
- * Options (environment): BENCH_SKIP_SERVER=1 runs the in-process part only; BENCH_QUICK=1 uses
- * short levels (a smoke test, not for numbers); BENCH_PROFILE=0 skips the profile.
+ * Options (environment): BENCH_SKIP_SERVER=1 skips tenantguard vs OPA; BENCH_SKIP_STEPS=1 skips the
+ * scheduler steps; BENCH_QUICK=1 uses short levels (a smoke test, not for numbers); BENCH_PROFILE=0
+ * skips the server profile; BENCH_STEPS_PROFILE=1 profiles the sidecar through a steps run.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -20,6 +23,7 @@ import { runPolicyBench } from './policy-eval.js';
 import { measureDurableAppend } from './disk.js';
 import { machineNote, pressure, reportLine, type BenchResult } from './report.js';
 import { runServerBench, type ServerBenchResult } from './sidecar-vs-opa.js';
+import { profileOption, runStepsBench, type StepsBenchResult } from './steps.js';
 import { opaVersion } from './targets.js';
 
 const started = Date.now();
@@ -42,6 +46,11 @@ if (process.env['BENCH_SKIP_SERVER'] !== '1') {
   server = await runServerBench({ profile: process.env['BENCH_PROFILE'] !== '0' });
 }
 
+let steps: StepsBenchResult | null = null;
+if (process.env['BENCH_SKIP_STEPS'] !== '1') {
+  steps = await runStepsBench({ profile: profileOption() });
+}
+
 const micro: BenchResult[] = [];
 const record = (batch: BenchResult[]): void => {
   for (const result of batch) {
@@ -59,7 +68,7 @@ const atEnd = pressure();
 machine['cpuPressureEnd'] = atEnd.cpuSome10s ?? 'n/a';
 machine['ioPressureEnd'] = atEnd.ioSome10s ?? 'n/a';
 machine['durationSeconds'] = Math.round((Date.now() - started) / 1000);
-const run = { machine, server, targets: server ? checkTargets(server) : [], micro };
+const run = { machine, server, steps, targets: [...(server ? checkTargets(server) : []), ...(steps ? [steps.target] : [])], micro };
 const dir = join(PROJECT_ROOT, 'bench/results');
 mkdirSync(dir, { recursive: true });
 const stamp = String(machine['date']).replace(/:/g, '-').replace(/\.\d+Z$/, 'Z');
