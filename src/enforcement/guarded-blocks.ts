@@ -79,14 +79,7 @@ export class GuardedBlocks {
     const started = performance.now();
     const tenant = this.requireTenant(request.tenant);
     const usage = this.ledger.usage(tenant.id);
-    const decision = this.decide(principal, 'blocks.allocate', tenant.id, { count: request.count }, {
-      owned: usage.owned,
-      cached: usage.cached,
-      // The configured quota, not the ledger's: after a restart the ledger may carry a temporary
-      // higher one (see sidecar/build-ledger.ts); policy must still hold the tenant to its tier.
-      quota_blocks: tenant.quotaBlocks,
-      pool: this.pools.get(tenant.pool),
-    });
+    const decision = this.decide(principal, 'blocks.allocate', tenant.id, { count: request.count }, this.holdingFacts(tenant, usage));
     const base = { principal, action: 'blocks.allocate' as const, tenant: tenant.id, counts: { requested: request.count } };
     if (!decision.allow) {
       await this.recordDenial({ ...base, reasons: decision.reasons });
@@ -302,17 +295,24 @@ export class GuardedBlocks {
         continue;
       }
       const usage = this.ledger.usage(tenant.id);
-      const decision = this.decide(principal, 'blocks.claim', tenant.id, { count: ids.size }, {
-        owned: usage.owned,
-        cached: usage.cached,
-        quota_blocks: tenant.quotaBlocks,
-        pool: this.pools.get(tenant.pool),
-      });
+      const decision = this.decide(principal, 'blocks.claim', tenant.id, { count: ids.size }, this.holdingFacts(tenant, usage));
       if (decision.allow) verdicts.set(tenantId, tenant);
       else if (decision.reasons.includes('quota_exceeded')) verdicts.set(tenantId, this.quotaError(tenant, usage, ids.size, decision.reasons));
       else verdicts.set(tenantId, new TgError(Errors.POLICY_DENIED, { reasons: decision.reasons }));
     }
     return verdicts;
+  }
+
+  /** Facts for a decision that gives the tenant blocks (I3 quota, I5 pool). */
+  private holdingFacts(tenant: TenantConfig, usage: TenantUsage): Record<string, unknown> {
+    return {
+      owned: usage.owned,
+      cached: usage.cached,
+      // The configured quota, not the ledger's: after a restart the ledger may carry a temporary
+      // higher one (see sidecar/restore-state.ts); policy must still hold the tenant to its tier.
+      quota_blocks: tenant.quotaBlocks,
+      pool: this.pools.get(tenant.pool),
+    };
   }
 
   /** Facts for a batch naming blocks: which belong to someone else (I4) or await a scrub (I2). */

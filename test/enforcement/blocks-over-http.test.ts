@@ -1,7 +1,7 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { AuditRecord } from '../../src/audit/index.js';
+import { auditRecords as readAuditRecords } from '../reliability/helpers.js';
 import { startTestSidecar, type TestSidecar } from '../support/sidecar.js';
 
 // Small pools so exhaustion, reuse and eviction happen within a few calls.
@@ -25,14 +25,7 @@ const free = (tenant: string, blocks: number[], cache = false) => tg.call(tg.wor
 const read = (tenant: string, blocks: number[]) => tg.call(tg.worker, 'POST', '/v1/blocks/access', { tenant, blocks, mode: 'read' });
 const code = (body: unknown): string | undefined => (body as { error?: { code?: string } }).error?.code;
 
-function auditRecords(): AuditRecord[] {
-  const dir = join(tg.setup.dir, 'audit');
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.jsonl'))
-    .sort()
-    .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean))
-    .map((line) => JSON.parse(line) as AuditRecord);
-}
+const auditRecords = (): AuditRecord[] => readAuditRecords(join(tg.setup.dir, 'audit'));
 
 describe('KV block routes over mTLS, policy and durable audit', () => {
   test('two allocations never share a block (I1)', async () => {

@@ -1,10 +1,10 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test, vi } from 'vitest';
 import type { AuditRecord } from '../../src/audit/index.js';
 import { SidecarClient, SidecarError, type StepOp, type StepResponse } from '../../src/client/index.js';
 import { Entrypoints } from '../../src/policy/index.js';
 import type { BlockLedger } from '../../src/ledger/index.js';
+import { auditRecords as readAuditRecords } from '../reliability/helpers.js';
 import { restartTestSidecar, startTestSidecar, type TestSidecar } from '../support/sidecar.js';
 
 // A 64-block shared pool (an engine's whole KV cache), a worker Unix socket beside mTLS, and a
@@ -41,14 +41,7 @@ const claim = (tenant: string, request_id: string, blocks: number[], prefix_hits
 const release = (tenant: string, request_id: string, blocks: number[]): StepOp => ({ op: 'release', tenant, request_id, blocks });
 const ledger = (): BlockLedger => captured!;
 
-function auditRecords(): AuditRecord[] {
-  const dir = join(tg.setup.dir, 'audit');
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.jsonl'))
-    .sort()
-    .flatMap((f) => readFileSync(join(dir, f), 'utf8').split('\n').filter(Boolean))
-    .map((line) => JSON.parse(line) as AuditRecord);
-}
+const auditRecords = (): AuditRecord[] => readAuditRecords(join(tg.setup.dir, 'audit'));
 
 describe('POST /v1/steps: claim mode, one call per scheduler step', () => {
   test('engine-chosen blocks are claimed; another tenant\'s leftovers come back in scrub, one\'s own do not (I2)', async () => {
