@@ -172,7 +172,7 @@ export class GuardedBlocks {
       records.push(this.recordDenial({ ...event, reasons: error.reasons.length > 0 ? error.reasons : [reasonOf(error)], violation }));
     };
 
-    request.ops.forEach((op, index) => {
+    const apply = (op: StepOp, index: number): void => {
       const blocks = [...op.blocks];
       if (op.op === 'scrubbed') {
         const event = { principal, action: 'blocks.scrubbed', blocks, effects: { step: request.step } };
@@ -209,6 +209,15 @@ export class GuardedBlocks {
         counts: { claimed: blocks.length, hits: result.hits },
         effects: { ...event.effects, scrub: scrubbed, evicted: result.evicted, reclaimed: result.reclaimed },
       });
+    };
+    request.ops.forEach((op, index) => {
+      try {
+        apply(op, index);
+      } catch (error) {
+        // A refusal the ledger raises (e.g. the tenant was erased since the policy call) fails this op only.
+        if (!isTgError(error)) throw error;
+        refused(index, { principal, action: `blocks.${op.op === 'scrubbed' ? 'scrubbed' : op.op}`, ...(op.op === 'scrubbed' ? {} : { tenant: op.tenant }), blocks: [...op.blocks] }, error);
+      }
     });
     for (const tenant of claimVerdicts.keys()) this.metrics.decided(tenant, (performance.now() - started) / 1000);
 
