@@ -231,13 +231,14 @@ const us = (n: number): string => (Number.isFinite(n) ? (n >= 1000 ? Math.round(
 
 /** Claim mode: one `POST /v1/steps` per scheduler step at a fixed rate (bench/steps.ts). */
 export function stepsSection(steps: StepsBenchResult): string[] {
-  const s = steps.settings as { stepsPerSec: number; warmupMs: number; measureMs: number; poolBlocks: number; tenants: number; systemPromptBlocks: number };
+  const s = steps.settings as { stepsPerSec: number; warmupMs: number; measureMs: number; poolBlocks: number; tenants: number; systemPromptBlocks: number; jitWarmupMsPerTransport?: number; backToBackSteps?: number };
   const m = steps.machine;
   const d = steps.durableAppendMs;
   const out: string[] = ['## Scheduler steps (`POST /v1/steps`)', ''];
   out.push(
     `One call per engine scheduler step, sent by a simulated engine with \`SidecarClient\` on one kept-alive connection, open loop at ${s.stepsPerSec} steps/s ` +
       `(${s.warmupMs / 1000} s unmeasured, then ${s.measureMs / 1000} s measured per run); latency from each step's scheduled time, HDR histogram. ` +
+      (s.jitWarmupMsPerTransport ? `One sidecar for all runs, JIT-warmed first (${s.jitWarmupMsPerTransport / 1000} s of realistic 256-request steps back to back per transport, unmeasured). ` : '') +
       `${int(s.poolBlocks)}-block shared pool, aged (every block last held by one of ${s.tenants} tenants); each tenant's ${s.systemPromptBlocks}-block system prompt is a prefix hit of its new requests. ` +
       '**realistic**: 1/16 of the running requests claim one block (a 16-token block filled), finished requests release all their blocks and are replaced by new ones claiming their prompt, ' +
       'one `scrubbed` op confirms the previous step\'s scrub list. **worst case**: the same, and every running request claims one block. ' +
@@ -260,6 +261,19 @@ export function stepsSection(steps: StepsBenchResult): string[] {
         `${us(l.p50)} / ${us(l.p99)} / ${us(l.p999)} / ${us(l.max)} | ${us(r.serviceUs.p50)} / ${us(r.serviceUs.p99)} | ${r.achievedStepsPerSec} | ` +
         `${us(r.serverCpuUsPerStep)} (${us(r.serverMainThreadCpuUsPerStep)}) | ${us(r.clientCpuUsPerStep)} | ${r.sustained ? 'yes' : `**no** (${ms(r.backlogAtEndMs)} ms behind at the end)`} |`,
     );
+  }
+  out.push('');
+  out.push(
+    `The same steps back to back (closed loop, one step in flight${s.backToBackSteps ? `, ${int(s.backToBackSteps)} steps` : ''}) just before each paced run: no idle gap between calls. ` +
+      'A process that idles ~10 ms between calls can pay several times the CPU per call of one that does not (cold caches, idle-state exits; about 3× on the 2-core development VM), so compare the two:',
+  );
+  out.push('');
+  out.push('| transport | running | mix | steps | steps/s | call p50 / p99 µs | sidecar CPU µs / step (main thread) | engine CPU µs / step |');
+  out.push('|---|---|---|---|---|---|---|---|');
+  for (const r of steps.runs) {
+    const b = r.backToBack;
+    if (!b) continue;
+    out.push(`| ${label(r.transport)} | ${r.running} | ${r.mix} | ${int(b.steps)} | ${int(b.stepsPerSec)} | ${us(b.latencyUs.p50)} / ${us(b.latencyUs.p99)} | ${us(b.serverCpuUsPerStep)} (${us(b.serverMainThreadCpuUsPerStep)}) | ${us(b.clientCpuUsPerStep)} |`);
   }
   out.push('');
   out.push(`| target | holds | measured |`);
