@@ -102,6 +102,15 @@ export class PolicyEngine {
     if (this.active) this.active.policy.setData({ ...this.active.bundleData, ...data });
   }
 
+  /**
+   * Bytes of WebAssembly linear memory the loaded policy holds. WASM memory only ever grows, so
+   * this is the high-water mark of every evaluation so far: one oversized input costs it for good.
+   */
+  get wasmMemoryBytes(): number {
+    const memory = (this.active?.policy as { mem?: WebAssembly.Memory } | undefined)?.mem;
+    return memory?.buffer.byteLength ?? 0;
+  }
+
   decide(entrypoint: string, input: unknown): Decision {
     const active = this.active;
     if (!active) return deny('policy_unavailable');
