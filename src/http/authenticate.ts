@@ -31,11 +31,12 @@ export function authenticate(services: SidecarServices, transport: Transport) {
 /**
  * The principal of a request, or a TgError. A TLS 1.3 connection's peer certificate cannot change
  * (no renegotiation), so a certificate that passed every check is parsed once per connection and
- * remembered with it; revocation is still checked on every request.
+ * remembered with it; revocation and expiry are still checked on every request, so a kept-alive
+ * connection does not outlive its certificate (issue 20.8).
  */
 export function principalResolver(services: SidecarServices, transport: Transport): (req: IncomingMessage) => Principal {
   const check = { trustDomain: services.config.trustDomain, isRevoked: (s: string) => services.revocations.has(s) };
-  const verified = new WeakMap<object, Principal | typeof NO_CERTIFICATE>();
+  const verified = new WeakMap<object, { principal: Principal; notAfterMs: number } | typeof NO_CERTIFICATE>();
   return (req) => {
     if (transport === 'unix') {
       // Only the worker's own Unix user can open the 0600 socket; it speaks only as a worker.
@@ -44,12 +45,15 @@ export function principalResolver(services: SidecarServices, transport: Transpor
     const socket = req.socket as TLSSocket;
     let fromCert = verified.get(socket);
     if (fromCert === undefined) {
-      fromCert = principalFromTlsSocket(socket, check) ?? NO_CERTIFICATE;
+      const principal = principalFromTlsSocket(socket, check);
+      // An unparseable notAfter is treated as already expired (fail closed).
+      fromCert = principal === null ? NO_CERTIFICATE : { principal, notAfterMs: Date.parse(socket.getPeerCertificate().valid_to) || 0 };
       verified.set(socket, fromCert);
-    } else if (fromCert !== NO_CERTIFICATE && fromCert.certSerial !== undefined && check.isRevoked(fromCert.certSerial)) {
+    } else if (fromCert !== NO_CERTIFICATE && fromCert.principal.certSerial !== undefined && check.isRevoked(fromCert.principal.certSerial)) {
       throw new TgError(Errors.CERT_REVOKED);
     }
-    const principal = fromCert !== NO_CERTIFICATE ? fromCert : services.apiKeys.authenticate(req.headers.authorization);
+    if (fromCert !== NO_CERTIFICATE && Date.now() > fromCert.notAfterMs) throw new TgError(Errors.CERT_EXPIRED);
+    const principal = fromCert !== NO_CERTIFICATE ? fromCert.principal : services.apiKeys.authenticate(req.headers.authorization);
     if (!principal) throw new TgError(Errors.NO_CREDENTIALS);
     return principal;
   };

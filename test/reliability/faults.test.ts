@@ -462,7 +462,44 @@ describe('slow clients are cut off by the server timeouts and leave nothing behi
   });
 });
 
-// ───────────────────────────── (e) revocation mid-connection ─────────────────────────────
+// ───────────────────────────── (e) revocation and expiry mid-connection ─────────────────────────────
+
+describe('a certificate that expires while its keep-alive connection is open (issue 20.8)', () => {
+  let tg: TestSidecar;
+  beforeAll(async () => {
+    tg = await startTestSidecar();
+  });
+  afterAll(async () => tg?.close());
+
+  test('is refused with 401 TG_ERR_CERT_EXPIRED on the next request of the same connection', async () => {
+    const ca = await loadCertificateAuthority(join(tg.setup.dir, 'pki'));
+    // Issued "a day ago" for one day: valid for about three more seconds.
+    const cert = await issueCertificate(ca, { role: 'worker', id: 'soon-expired', validityDays: 1, now: new Date(Date.now() - 86_400_000 + 3_000) });
+    const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: tg.ca, cert: cert.certPem, key: cert.keyPem });
+    const call = (): Promise<{ status: number; body: unknown; port: number }> =>
+      new Promise((resolve, reject) => {
+        const req = request(new URL('/v1/tenants/free-demo/cache-salt', tg.sidecar.url), { method: 'GET', agent, servername: 'localhost' }, (res) => {
+          const port = res.socket.localPort ?? 0;
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(Buffer.concat(chunks).toString()) as unknown, port }));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    try {
+      const first = await call();
+      expect(first.status).toBe(200);
+      await new Promise((r) => setTimeout(r, Math.max(0, cert.notAfter.getTime() - Date.now()) + 1_100));
+      const after = await call();
+      expect(after.port).toBe(first.port); // the same TLS connection, no new handshake
+      expect(after.status).toBe(401);
+      expect(after.body).toMatchObject({ error: { code: 'TG_ERR_CERT_EXPIRED' } });
+    } finally {
+      agent.destroy();
+    }
+  });
+});
 
 describe('a certificate revoked while its keep-alive connection is open', () => {
   let tg: TestSidecar;
