@@ -92,7 +92,8 @@ export class GuardedBlocks {
     if (!result.ok) {
       await this.recordDenial({ ...base, reasons: [result.reason] });
       if (result.reason === 'quota_exceeded') throw this.quotaError(tenant, usage, request.count, [result.reason]);
-      throw new TgError(Errors.POOL_EXHAUSTED, { reasons: [result.reason], details: { available: result.available, retry_after_seconds: 1 } });
+      // No `available`: how full the shared pool is tells a caller about other tenants' load (M1).
+      throw new TgError(Errors.POOL_EXHAUSTED, { reasons: [result.reason], details: { retry_after_seconds: 1 } });
     }
     const ids = result.blocks.map((b) => b.id);
     await this.recordChange(result.opId, {

@@ -449,7 +449,9 @@ export class BlockLedger {
   free(tenantId: TenantId, ids: readonly BlockId[], options: FreeOptions = {}): FreeResult {
     const slot = this.requireTenant(tenantId);
     const batch = this.checkBatch(ids, true, (b) => this.ownership(b, slot, 'free') ?? (this.holds[b]! > 0 ? 'claimed' : null));
-    if (batch.denials.length > 0) return denied(batch.denials, batch.denials.some((d) => d.reason !== 'claimed'));
+    // Reaching for a block the tenant does not hold is a violation (I4); a malformed batch (unknown
+    // or repeated ids) or a claim-mode block is a caller error, not an attack, and is not flagged.
+    if (batch.denials.length > 0) return denied(batch.denials, batch.denials.some((d) => d.reason === 'not_owner' || d.reason === 'not_allocated'));
     return this.run((opId) => {
       const result = { ok: true as const, opId, cached: 0, dirty: 0, contaminated: 0 };
       for (const b of batch.indices) {

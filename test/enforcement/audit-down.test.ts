@@ -42,6 +42,24 @@ describe.skipIf(!prlimitWorks)('state changes fail closed when the audit log is 
     expect((await tg.call(tg.operator, 'GET', '/v1/audit/verify')).body).toMatchObject({ ok: true });
   });
 
+  test('readiness fails while the log refuses writes and returns once it recovers; liveness stays up (issue 20.10)', async () => {
+    const dir = join(tg.setup.dir, 'audit');
+    const segment = readdirSync(dir).filter((f) => f.endsWith('.jsonl')).sort().at(-1)!;
+    setFileSizeLimit(String(statSync(join(dir, segment)).size + 50));
+    expect((await tg.call(tg.worker, 'POST', '/v1/blocks/allocate', { tenant: 'free-demo', request_id: 'ready-1', count: 1 })).status).toBe(503);
+    const notReady = await tg.call({}, 'GET', '/readyz');
+    expect(notReady.status).toBe(503);
+    expect((notReady.body as { error: { code: string } }).error.code).toBe('TG_ERR_AUDIT_DOWN');
+    expect((await tg.call({}, 'GET', '/healthz')).status).toBe(200);
+    setFileSizeLimit('unlimited');
+    let status = 0;
+    for (let i = 0; i < 40 && status !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      status = (await tg.call({}, 'GET', '/readyz')).status;
+    }
+    expect(status).toBe(200);
+  });
+
   test('a scheduler step answers 503 and applies none of its ops; the same step succeeds once the log is writable', async () => {
     const step = (n: number) =>
       tg.call(tg.worker, 'POST', '/v1/steps', {

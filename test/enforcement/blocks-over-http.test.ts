@@ -61,6 +61,21 @@ describe('KV block routes over mTLS, policy and durable audit', () => {
     await free('standard-demo', again.blocks.map((x) => x.id));
   });
 
+  test('a free naming unknown or repeated ids is a 400, recorded as a plain refusal, not a critical violation (issue 20.10)', async () => {
+    const owned = (await allocate('standard-demo', 1)).body as Blocks;
+    const id = owned.blocks[0]!.id;
+    const before = auditRecords().length;
+    const unknown = await free('standard-demo', [id, 999_999]);
+    const repeated = await free('standard-demo', [id, id]);
+    expect([unknown.status, repeated.status]).toEqual([400, 400]);
+    const refusals = auditRecords().slice(before);
+    expect(refusals.map((r) => [r.decision, r.type, r.severity])).toEqual([
+      ['deny', 'decision', 'info'],
+      ['deny', 'decision', 'info'],
+    ]);
+    await free('standard-demo', [id]);
+  });
+
   test('freeing or reading another tenant\'s block is 403 and a critical audit record (I4)', async () => {
     const owned = (await allocate('standard-demo', 1)).body as Blocks;
     const id = owned.blocks[0]!.id;
@@ -91,6 +106,8 @@ describe('KV block routes over mTLS, policy and durable audit', () => {
     const starved = await allocate('free-demo', 1);
     expect(starved.status).toBe(429);
     expect(code(starved.body)).toBe('TG_ERR_POOL_EXHAUSTED');
+    // How full the shared pool is would tell free-demo about standard-demo's load (M1, issue 20.10).
+    expect(Object.keys((starved.body as { error: Record<string, unknown> }).error).sort()).toEqual(['code', 'message', 'reasons', 'retry_after_seconds']);
     const enterprise = (await allocate('enterprise-demo', 8)).body as Blocks;
     expect(enterprise.blocks.map((b) => b.id).every((id) => id >= 16 && id <= 23)).toBe(true);
     await free('standard-demo', hog.blocks.map((x) => x.id));

@@ -218,7 +218,8 @@ export class LedgerModel {
       }
     }
     const result = value<unknown>(outcome);
-    if (denials.length > 0) return void expect(result).toEqual({ ok: false, reason: 'blocks_denied', violation: true, blocks: denials });
+    const violation = denials.some((d) => d.reason === 'not_owner' || d.reason === 'not_allocated');
+    if (denials.length > 0) return void expect(result).toEqual({ ok: false, reason: 'blocks_denied', violation, blocks: denials });
     const counts = { cached: 0, dirty: 0, contaminated: 0 };
     for (const blockId of ids) {
       const b = this.block(blockId);
