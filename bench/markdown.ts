@@ -214,14 +214,7 @@ function serverSection(server: ServerBenchResult): string[] {
         'fixed-rate window (start-up, warm-up and shutdown left out). Self time, share of all samples in the window:',
     );
     out.push('');
-    out.push('| by area | % | by function | % |');
-    out.push('|---|---|---|---|');
-    for (let i = 0; i < 15; i++) {
-      const a = p.byArea[i];
-      const f = p.topFunctions[i];
-      if (!a && !f) break;
-      out.push(`| ${a ? a.name : ''} | ${a ? a.percent.toFixed(1) : ''} | ${f ? `\`${f.name}\`` : ''} | ${f ? f.percent.toFixed(1) : ''} |`);
-    }
+    out.push(...profileTable(p));
     out.push('');
   }
   return out;
@@ -286,14 +279,7 @@ export function stepsSection(steps: StepsBenchResult): string[] {
     out.push('');
     out.push(`Main thread busy ${p.busyPercent}% of the ${int(p.totalMs)} ms measured window. Self time, share of all samples in the window:`);
     out.push('');
-    out.push('| by area | % | by function | % |');
-    out.push('|---|---|---|---|');
-    for (let i = 0; i < 15; i++) {
-      const a = p.byArea[i];
-      const f = p.topFunctions[i];
-      if (!a && !f) break;
-      out.push(`| ${a ? a.name : ''} | ${a ? a.percent.toFixed(1) : ''} | ${f ? `\`${f.name}\`` : ''} | ${f ? f.percent.toFixed(1) : ''} |`);
-    }
+    out.push(...profileTable(p));
     out.push('');
   }
   return out;
@@ -346,4 +332,16 @@ if (import.meta.url === `file://${process.argv[1]}`) {
   const out = process.argv[3] ?? join(PROJECT_ROOT, 'bench/results/latest.md');
   writeFileSync(out, renderMarkdown(run));
   console.log(`rendered ${file} to ${out}`);
+}
+
+/** The profile's top areas and functions side by side (self time, % of samples). */
+function profileTable(p: { byArea: ReadonlyArray<{ name: string; percent: number }>; topFunctions: ReadonlyArray<{ name: string; percent: number }> }): string[] {
+  const rows = ['| by area | % | by function | % |', '|---|---|---|---|'];
+  for (let i = 0; i < 15; i++) {
+    const a = p.byArea[i];
+    const f = p.topFunctions[i];
+    if (!a && !f) break;
+    rows.push(`| ${a ? a.name : ''} | ${a ? a.percent.toFixed(1) : ''} | ${f ? `\`${f.name}\`` : ''} | ${f ? f.percent.toFixed(1) : ''} |`);
+  }
+  return rows;
 }

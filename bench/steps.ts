@@ -39,6 +39,7 @@
  * 256-request worst case over the socket (`<running>:<mix>` for another run).
  */
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import type { LatencySummary } from './loadgen.js';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createHistogram, type RecordableHistogram } from 'node:perf_hooks';
@@ -85,15 +86,8 @@ export type Transport = 'unix' | 'mtls';
 /** `empty`: steps without ops (no record, no fsync): the fixed cost of the call itself, a baseline. */
 export type Mix = 'realistic' | 'worst-case' | 'empty';
 
-export interface MicrosSummary {
-  readonly count: number;
-  readonly mean: number;
-  readonly p50: number;
-  readonly p90: number;
-  readonly p99: number;
-  readonly p999: number;
-  readonly max: number;
-}
+/** loadgen's latency summary, in microseconds here. */
+export type MicrosSummary = LatencySummary;
 
 export interface StepsRunResult {
   readonly transport: Transport;
