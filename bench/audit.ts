@@ -6,7 +6,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { AuditLog, type AuditEvent } from '../src/audit/index.js';
+import { AuditKey, AuditLog, type AuditEvent } from '../src/audit/index.js';
+import { randomBytes } from 'node:crypto';
 import { reportLine, type BenchResult } from './report.js';
 
 const event: AuditEvent = {
@@ -25,7 +26,7 @@ const event: AuditEvent = {
 
 export async function runAuditBench(writers = 64, seconds = 3): Promise<BenchResult[]> {
   const dir = mkdtempSync(join(tmpdir(), 'tg-audit-bench-'));
-  const log = await AuditLog.open({ dir });
+  const log = await AuditLog.open({ dir, key: new AuditKey(randomBytes(32)) });
   const deadline = Date.now() + seconds * 1000;
   let appended = 0;
   const start = process.hrtime.bigint();

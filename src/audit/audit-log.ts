@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Errors, TgError } from '../errors.js';
-import { decodeLine, encodeRecord, GENESIS_PREV, hashMatches, lineFits, typedRecord } from './chain.js';
+import { type AuditKey, decodeLine, encodeRecord, GENESIS_PREV, hashMatches, lineFits, typedRecord } from './chain.js';
 import {
   ANCHOR_FILE,
   formatAnchor,
@@ -21,6 +21,8 @@ import { verifyAuditLog, walkChain, type VerifyResult } from './verify.js';
 export interface AuditLogOptions {
   /** Directory holding `audit-NNNNNN.jsonl` segments and `audit.anchor`; created if missing. */
   dir: string;
+  /** The MAC key of the chain and the anchor (L2); kept outside `dir` (see chain.ts). */
+  key: AuditKey;
   /** Start a new segment before a group commit would grow the current one past this; default 64 MiB. */
   maxFileBytes?: number;
   /**
@@ -81,6 +83,8 @@ const DEFAULT_MAX_FILE_BYTES = 64 * 1024 * 1024;
  * is missing, writeBatch calls fdatasync itself.
  */
 const SYNC_ON_WRITE = typeof constants.O_DSYNC === 'number';
+/** Records and anchor are the owner's only: the log is content-free, but not for others to edit. */
+const SEGMENT_MODE = 0o600;
 const SEGMENT_FLAGS = SYNC_ON_WRITE ? constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT | constants.O_DSYNC : 'a';
 
 function auditDown(reason: string): TgError {
@@ -124,6 +128,7 @@ function ioReason(error: unknown): string {
 export class AuditLog {
   readonly dir: string;
   readonly openReport: AuditOpenReport;
+  private readonly key: AuditKey;
   private readonly maxFileBytes: number;
   private readonly maxWaitMs: number;
   private readonly retryMs: number;
@@ -171,6 +176,7 @@ export class AuditLog {
 
   private constructor(init: {
     dir: string;
+    key: AuditKey;
     maxFileBytes: number;
     maxWaitMs: number;
     retryMs: number;
@@ -182,6 +188,7 @@ export class AuditLog {
     openReport: AuditOpenReport;
   }) {
     this.dir = init.dir;
+    this.key = init.key;
     this.maxFileBytes = init.maxFileBytes;
     this.maxWaitMs = init.maxWaitMs;
     this.retryMs = init.retryMs;
@@ -215,11 +222,12 @@ export class AuditLog {
 
     let segments;
     try {
-      await mkdir(dir, { recursive: true });
+      await mkdir(dir, { recursive: true, mode: 0o700 });
       segments = await listSegments(dir);
     } catch (error) {
       throw auditDown(ioReason(error));
     }
+    await refuseSharedDirectory(dir);
 
     let head: ChainHead = { seq: 0, hash: GENESIS_PREV };
     let segmentIndex = 1;
@@ -231,11 +239,11 @@ export class AuditLog {
     try {
       const newest = segments.at(-1);
       if (newest === undefined) {
-        handle = await open(join(dir, segmentName(1)), SEGMENT_FLAGS);
+        handle = await open(join(dir, segmentName(1)), SEGMENT_FLAGS, SEGMENT_MODE);
         await syncDirectory(dir);
       } else {
         segmentIndex = newest.index;
-        handle = await open(newest.path, SEGMENT_FLAGS);
+        handle = await open(newest.path, SEGMENT_FLAGS, SEGMENT_MODE);
         // Walk back past empty segments (a rotation that crashed before its first record).
         for (let i = segments.length - 1; i >= 0; i -= 1) {
           const segment = segments[i];
@@ -256,17 +264,19 @@ export class AuditLog {
           }
           if (segment === newest) segmentBytes = tail.completeBytes;
           if (tail.lastLine !== null) {
-            head = tailHead(tail.lastLine, segmentName(segment.index));
+            head = tailHead(options.key, tail.lastLine, segmentName(segment.index));
             break;
           }
         }
       }
 
-      const anchor = await readAnchor(join(dir, ANCHOR_FILE));
-      if (anchor === 'invalid') throw corrupt('anchor_unreadable');
+      const anchor = await readAnchor(join(dir, ANCHOR_FILE), options.key);
       checkAnchor(anchor, head);
-      anchorHandle = await open(join(dir, ANCHOR_FILE), constants.O_RDWR | constants.O_CREAT, 0o644);
-      await writeFully(anchorHandle, formatAnchor(head), 0);
+      anchorHandle = await open(join(dir, ANCHOR_FILE), constants.O_RDWR | constants.O_CREAT, 0o600);
+      await writeFully(anchorHandle, formatAnchor(options.key, head), 0);
+      // Durable before the first record can be: from then on a missing anchor means tampering.
+      await anchorHandle.datasync();
+      await syncDirectory(dir);
     } catch (error) {
       await handle?.close().catch(() => undefined);
       await anchorHandle?.close().catch(() => undefined);
@@ -277,6 +287,7 @@ export class AuditLog {
 
     return new AuditLog({
       dir,
+      key: options.key,
       maxFileBytes,
       maxWaitMs,
       retryMs,
@@ -330,7 +341,7 @@ export class AuditLog {
       return Promise.reject(error instanceof TgError ? error : new TgError(Errors.AUDIT_RECORD_INVALID));
     }
     const seq = this.head.seq + 1;
-    const encoded = encodeRecord(valid, seq, new Date().toISOString(), this.head.hash);
+    const encoded = encodeRecord(this.key, valid, seq, new Date().toISOString(), this.head.hash);
     if (!lineFits(encoded.line)) {
       return Promise.reject(new TgError(Errors.AUDIT_RECORD_INVALID, { reasons: ['record_too_large'] }));
     }
@@ -368,7 +379,7 @@ export class AuditLog {
     if (upTo === 0) return;
     const files = (await listSegments(this.dir)).map((segment) => segment.path);
     let last = 0;
-    for await (const item of walkChain(files, { fromGenesis: true, stopAfterSeq: upTo })) {
+    for await (const item of walkChain(files, { key: this.key, fromGenesis: true, stopAfterSeq: upTo })) {
       if (item.kind === 'problem') {
         throw corrupt(`audit_${item.problem.replaceAll(' ', '_')}`, { seq: item.seq, file: item.file, line: item.line });
       }
@@ -380,7 +391,7 @@ export class AuditLog {
 
   /** Verifies the whole log up to the durable head, including the anchor (safe while appending). */
   verify(): Promise<VerifyResult> {
-    return verifyAuditLog(this.dir, { stopAfterSeq: this.durable.seq });
+    return verifyAuditLog(this.dir, this.key, { stopAfterSeq: this.durable.seq });
   }
 
   /** Makes everything appended so far durable (or rejected), then closes. Later appends are refused. */
@@ -469,7 +480,7 @@ export class AuditLog {
   private async rotate(): Promise<void> {
     const index = this.segmentIndex + 1;
     const path = join(this.dir, segmentName(index));
-    const next = await open(path, SEGMENT_FLAGS);
+    const next = await open(path, SEGMENT_FLAGS, SEGMENT_MODE);
     try {
       // A leftover file from a failed earlier rotation is fine only if it is still empty.
       if ((await next.stat()).size !== 0) throw new Error('next segment is not empty');
@@ -544,7 +555,7 @@ export class AuditLog {
     let handle: FileHandle | null = null;
     try {
       await this.truncateToDurable();
-      handle = await open(this.segmentPath, SEGMENT_FLAGS);
+      handle = await open(this.segmentPath, SEGMENT_FLAGS, SEGMENT_MODE);
       const event = validateAuditEvent({
         type: 'lifecycle',
         severity: 'warning',
@@ -554,7 +565,7 @@ export class AuditLog {
         reasons: ['audit_write_failed'],
         counts: { refused: this.refusedSinceFailure },
       });
-      const encoded = encodeRecord(event, this.durable.seq + 1, new Date().toISOString(), this.durable.hash);
+      const encoded = encodeRecord(this.key, event, this.durable.seq + 1, new Date().toISOString(), this.durable.hash);
       const bytes = Buffer.from(encoded.line, 'utf8');
       await writeFully(handle, bytes);
       if (!SYNC_ON_WRITE) await handle.datasync();
@@ -596,7 +607,7 @@ export class AuditLog {
         return;
       }
       try {
-        await writeFully(this.anchorHandle, formatAnchor(wanted), 0);
+        await writeFully(this.anchorHandle, formatAnchor(this.key, wanted), 0);
         this.anchorWrittenSeq = wanted.seq;
       } catch {
         this.counters.anchorErrors += 1;
@@ -607,16 +618,39 @@ export class AuditLog {
   }
 }
 
-function tailHead(line: string, file: string): ChainHead {
+function tailHead(key: AuditKey, line: string, file: string): ChainHead {
   const decoded = decodeLine(line);
-  if (!decoded.ok || !hashMatches(decoded) || typedRecord(decoded) === null) throw corrupt('tail_record_invalid', { file });
+  if (!decoded.ok || !hashMatches(key, decoded) || typedRecord(decoded) === null) throw corrupt('tail_record_invalid', { file });
   return { seq: decoded.seq, hash: decoded.hash };
 }
 
-function checkAnchor(anchor: Anchor | null, head: ChainHead): void {
-  if (anchor === null) return;
+/**
+ * Only a log without records may lack its anchor: the anchor is made durable before the first
+ * record (open), so a missing one was deleted, e.g. together with the newest records (issue 20.2).
+ */
+function checkAnchor(anchor: Anchor | null | 'invalid' | 'forged', head: ChainHead): void {
+  if (anchor === 'invalid') throw corrupt('anchor_unreadable');
+  if (anchor === 'forged') throw corrupt('anchor_forged');
+  if (anchor === null) {
+    if (head.seq > 0) throw corrupt('anchor_missing', { logSeq: head.seq });
+    return;
+  }
   if (anchor.seq > head.seq) throw corrupt('anchor_ahead_of_log', { anchorSeq: anchor.seq, logSeq: head.seq });
   if (anchor.seq === head.seq && anchor.hash !== head.hash) throw corrupt('anchor_mismatch', { seq: anchor.seq });
+}
+
+/**
+ * A directory group or others can write lets them delete or replace segments and the anchor
+ * (issue 20.10: a directory the sidecar did not create kept whatever mode it had).
+ */
+async function refuseSharedDirectory(dir: string): Promise<void> {
+  const info = await stat(dir);
+  if (!info.isDirectory() || (info.mode & 0o022) !== 0) {
+    throw new TgError(Errors.CONFIG_INVALID, {
+      reasons: ['audit_dir_shared'],
+      message: `audit directory ${dir} must be a directory that only its owner can write (chmod 700 it)`,
+    });
+  }
 }
 
 async function saveTornTail(path: string, from: number, to: number, target: string): Promise<void> {

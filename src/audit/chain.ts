@@ -1,16 +1,20 @@
-import * as crypto from 'node:crypto';
-import { createHash } from 'node:crypto';
+import { createHmac, createSecretKey, type KeyObject } from 'node:crypto';
 import { auditRecordBodySchema, MAX_RECORD_BYTES, type AuditEvent, type AuditRecord } from './schema.js';
 
 /**
- * The hash chain (L2). A record's hash is
+ * The keyed hash chain (L2). A record's hash is
  *
- *     sha256( prev  ||  canonicalJson(record without `prev` and `hash`) )
+ *     HMAC-SHA256( audit key,  prev  ||  canonicalJson(record without `prev` and `hash`) )
  *
  * with `prev` as 64 lowercase hex characters and the previous record's hash as `prev` (64 zeros for
  * the first record). Canonical JSON sorts object keys, drops undefined fields and has no
  * whitespace, so the verifier can recompute the hash from a parsed line regardless of the key order
  * in the file. Editing, deleting or reordering any record changes a hash or breaks a `prev` link.
+ *
+ * Keyed, because a plain SHA-256 chain can be recomputed by whoever edits the log (issue 20.2: a
+ * rewritten record with a recomputed chain and anchor was accepted). The key lives outside the
+ * audit directory (`paths.audit_key`), as Vault keys the HMACs of its audit devices: write access
+ * to the log alone is not enough to forge it.
  */
 export const GENESIS_PREV = '0'.repeat(64);
 
@@ -51,12 +55,26 @@ export function canonicalJson(value: unknown): string {
   }
 }
 
-/** One-shot hashing (Node >= 20.12) skips the Hash object; the digest is the same either way. */
-const oneShotHash = (crypto as { hash?: (algorithm: string, data: string, encoding: 'hex') => string }).hash;
+/** Separates anchor MACs from record MACs, so no record hash can pass for an anchor's MAC. */
+const ANCHOR_DOMAIN = 'tenantguard-audit-anchor-v2\n';
 
-export function chainHash(prev: string, canonicalBody: string): string {
-  if (oneShotHash !== undefined) return oneShotHash('sha256', prev + canonicalBody, 'hex');
-  return createHash('sha256').update(prev).update(canonicalBody).digest('hex');
+/** The audit MAC key, imported once (a KeyObject spares every HMAC the key import). */
+export class AuditKey {
+  private readonly key: KeyObject;
+
+  constructor(secret: Buffer) {
+    if (secret.length !== 32) throw new RangeError('audit key must be 32 bytes');
+    this.key = createSecretKey(secret);
+  }
+
+  recordHash(prev: string, canonicalBody: string): string {
+    return createHmac('sha256', this.key).update(prev).update(canonicalBody).digest('hex');
+  }
+
+  /** The anchor vouches for (seq, hash); without the key it cannot be moved to an earlier record. */
+  anchorMac(seq: number, hash: string): string {
+    return createHmac('sha256', this.key).update(`${ANCHOR_DOMAIN}${seq}\n${hash}`).digest('hex');
+  }
 }
 
 export interface EncodedRecord {
@@ -70,7 +88,7 @@ export interface EncodedRecord {
  * written, with `prev` and `hash` spliced in before the closing brace. Lines are therefore not
  * key-sorted as a whole, which is fine: the verifier re-canonicalises the body it parses.
  */
-export function encodeRecord(event: AuditEvent, seq: number, time: string, prev: string): EncodedRecord {
+export function encodeRecord(key: AuditKey, event: AuditEvent, seq: number, time: string, prev: string): EncodedRecord {
   // Copied key by key and completed in place rather than spread twice: every append encodes a
   // record, and object spreads of this size cost several times more. Same keys, same order.
   const body: Record<string, unknown> = {};
@@ -81,7 +99,7 @@ export function encodeRecord(event: AuditEvent, seq: number, time: string, prev:
   body['seq'] = seq;
   body['time'] = time;
   const canonical = canonicalJson(body);
-  const hash = chainHash(prev, canonical);
+  const hash = key.recordHash(prev, canonical);
   const line = `${canonical.slice(0, -1)},"prev":"${prev}","hash":"${hash}"}\n`;
   body['prev'] = prev;
   body['hash'] = hash;
@@ -117,9 +135,9 @@ export function decodeLine(text: string): DecodedLine {
 }
 
 /** Recomputes a decoded line's hash. */
-export function hashMatches(line: { prev: string; hash: string; body: Record<string, unknown> }): boolean {
+export function hashMatches(key: AuditKey, line: { prev: string; hash: string; body: Record<string, unknown> }): boolean {
   try {
-    return chainHash(line.prev, canonicalJson(line.body)) === line.hash;
+    return key.recordHash(line.prev, canonicalJson(line.body)) === line.hash;
   } catch {
     return false; // e.g. 1e400 parsed to Infinity: no honest writer produced it
   }

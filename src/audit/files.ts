@@ -1,16 +1,20 @@
 import { createReadStream } from 'node:fs';
 import { open, readdir, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { AuditKey } from './chain.js';
 
 /** Log segments are `audit-000001.jsonl`, `audit-000002.jsonl`, ...; the chain runs across them. */
 const SEGMENT_NAME = /^audit-(\d{6,})\.jsonl$/;
 export const ANCHOR_FILE = 'audit.anchor';
 /**
  * The anchor is rewritten in place at offset 0 with a fixed length, so a newer anchor always
- * covers an older one completely and no truncate is needed. 160 bytes sit inside one disk sector,
+ * covers an older one completely and no truncate is needed. 256 bytes sit inside one disk sector,
  * whose writes are atomic on the devices we run on, so a crash leaves the old or the new anchor.
+ * It carries a MAC under the audit key (domain-separated from record hashes), so whoever can edit
+ * the audit directory cannot point it at an earlier record after cutting the log (issue 20.2).
  */
-export const ANCHOR_BYTES = 160;
+export const ANCHOR_BYTES = 256;
+const ANCHOR_VERSION = 2;
 /** A line longer than this is not a record (MAX_RECORD_BYTES is 2 MiB); stop instead of buffering. */
 export const MAX_LINE_BYTES = 4 * 1024 * 1024;
 
@@ -38,17 +42,18 @@ export interface Anchor {
   hash: string;
 }
 
-export function formatAnchor(anchor: Anchor): Buffer {
-  const text = JSON.stringify({ v: 1, seq: anchor.seq, hash: anchor.hash });
+export function formatAnchor(key: AuditKey, anchor: Anchor): Buffer {
+  const text = JSON.stringify({ v: ANCHOR_VERSION, seq: anchor.seq, hash: anchor.hash, mac: key.anchorMac(anchor.seq, anchor.hash) });
   return Buffer.from(`${text.padEnd(ANCHOR_BYTES - 1, ' ')}\n`, 'utf8');
 }
 
 /**
- * `null` for an absent or empty anchor (a log created before its first anchor write), `'invalid'`
- * for anything else that is not an anchor: an unreadable anchor must not silently switch the
- * truncation check off.
+ * `null` for an absent or empty anchor (only a new log may have none: callers decide), `'invalid'`
+ * for anything else that is not an anchor, `'forged'` for an anchor whose MAC does not verify under
+ * the key (edited, or written under another key): neither may silently switch the truncation
+ * check off.
  */
-export async function readAnchor(path: string): Promise<Anchor | null | 'invalid'> {
+export async function readAnchor(path: string, key: AuditKey): Promise<Anchor | null | 'invalid' | 'forged'> {
   let text: string;
   let handle: FileHandle;
   try {
@@ -68,9 +73,17 @@ export async function readAnchor(path: string): Promise<Anchor | null | 'invalid
   try {
     const parsed = JSON.parse(text) as unknown;
     if (typeof parsed === 'object' && parsed !== null) {
-      const { seq, hash } = parsed as Record<string, unknown>;
-      if (typeof seq === 'number' && Number.isSafeInteger(seq) && seq >= 0 && typeof hash === 'string' && /^[0-9a-f]{64}$/.test(hash)) {
-        return { seq, hash };
+      const { v, seq, hash, mac } = parsed as Record<string, unknown>;
+      if (
+        v === ANCHOR_VERSION &&
+        typeof seq === 'number' &&
+        Number.isSafeInteger(seq) &&
+        seq >= 0 &&
+        typeof hash === 'string' &&
+        /^[0-9a-f]{64}$/.test(hash) &&
+        typeof mac === 'string'
+      ) {
+        return mac === key.anchorMac(seq, hash) ? { seq, hash } : 'forged';
       }
     }
   } catch {

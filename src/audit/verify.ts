@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { decodeLine, GENESIS_PREV, hashMatches, typedRecord, type DecodedLine } from './chain.js';
+import { type AuditKey, decodeLine, GENESIS_PREV, hashMatches, typedRecord, type DecodedLine } from './chain.js';
 import { ANCHOR_FILE, listSegments, readAnchor, readLines, type Line } from './files.js';
 import type { AuditRecord } from './schema.js';
 
@@ -15,7 +15,9 @@ export type VerifyProblem =
   | 'schema violation'
   | 'anchor ahead of log'
   | 'anchor mismatch'
-  | 'anchor unreadable';
+  | 'anchor unreadable'
+  | 'anchor forged'
+  | 'anchor missing';
 
 export interface VerifyResult {
   ok: boolean;
@@ -94,7 +96,7 @@ export type WalkItem =
  */
 export async function* walkChain(
   files: readonly string[],
-  options: { fromGenesis: boolean; stopAfterSeq?: number },
+  options: { key: AuditKey; fromGenesis: boolean; stopAfterSeq?: number },
 ): AsyncGenerator<WalkItem> {
   const lines = new Lookahead(linesOf(files));
   let expected: number | undefined = options.fromGenesis ? 1 : undefined;
@@ -138,7 +140,7 @@ export async function* walkChain(
         yield { kind: 'problem', problem: 'prev mismatch', seq: expected, ...where };
         return;
       }
-      if (!hashMatches(decoded)) {
+      if (!hashMatches(options.key, decoded)) {
         yield { kind: 'problem', problem: 'hash mismatch', seq: expected, ...where };
         return;
       }
@@ -175,20 +177,23 @@ async function resolveInputs(dirOrFiles: string | readonly string[]): Promise<{ 
  *
  * The anchor closes the one gap a chain cannot see by itself: deleting the newest record(s) leaves
  * a shorter, valid chain. The anchor holds the last durable seq and hash, so a log that ends before
- * the anchor, or disagrees with it at that seq, fails. (An attacker who rewrites the anchor as well
- * defeats this; copying anchors off the host is the stronger version and is left to operators.)
+ * the anchor, or disagrees with it at that seq, fails. Both the records and the anchor carry MACs
+ * under `key` (chain.ts), so neither can be recomputed after an edit without it. A log with records
+ * but no anchor fails too: the writer makes the anchor durable before the first record. What is
+ * left: someone who saved an older anchor can cut the log back to it; copying anchors off the host
+ * (`lastSeq`/`lastHash`, the audit metrics) detects that.
  */
-export async function verifyAuditLog(dirOrFiles: string | readonly string[], options: VerifyOptions = {}): Promise<VerifyResult> {
+export async function verifyAuditLog(dirOrFiles: string | readonly string[], key: AuditKey, options: VerifyOptions = {}): Promise<VerifyResult> {
   const { files, dir } = await resolveInputs(dirOrFiles);
   const anchorPath = options.anchorFile === undefined ? (dir === undefined ? null : join(dir, ANCHOR_FILE)) : options.anchorFile;
-  const anchor = anchorPath === null ? null : await readAnchor(anchorPath);
-  if (anchor === 'invalid') {
-    return { ok: false, records: 0, problem: 'anchor unreadable', file: ANCHOR_FILE };
+  const anchor = anchorPath === null ? null : await readAnchor(anchorPath, key);
+  if (anchor === 'invalid' || anchor === 'forged') {
+    return { ok: false, records: 0, problem: anchor === 'invalid' ? 'anchor unreadable' : 'anchor forged', file: ANCHOR_FILE };
   }
 
   let records = 0;
   let last: AuditRecord | undefined;
-  const walk = walkChain(files, { fromGenesis: dir !== undefined, ...(options.stopAfterSeq === undefined ? {} : { stopAfterSeq: options.stopAfterSeq }) });
+  const walk = walkChain(files, { key, fromGenesis: dir !== undefined, ...(options.stopAfterSeq === undefined ? {} : { stopAfterSeq: options.stopAfterSeq }) });
   for await (const item of walk) {
     if (item.kind === 'problem') {
       return {
@@ -208,6 +213,9 @@ export async function verifyAuditLog(dirOrFiles: string | readonly string[], opt
     }
   }
   const lastSeq = last?.seq ?? 0;
+  if (anchorPath !== null && anchor === null && lastSeq > 0) {
+    return { ok: false, records, problem: 'anchor missing', file: ANCHOR_FILE, lastSeq, ...(last === undefined ? {} : { lastHash: last.hash }) };
+  }
   if (anchor !== null && anchor.seq > lastSeq) {
     // Deleting the final record(s) leaves a valid but shorter chain; only the anchor remembers.
     return { ok: false, records, firstBadSeq: lastSeq + 1, problem: 'anchor ahead of log', file: ANCHOR_FILE, ...(last === undefined ? {} : { lastSeq, lastHash: last.hash }) };
@@ -235,8 +243,9 @@ export function formatVerifyResult(result: VerifyResult): string {
 export async function runAuditVerify(
   paths: readonly string[],
   defaultDir: string,
+  key: AuditKey,
 ): Promise<{ exitCode: 0 | 1; output: string; result: VerifyResult }> {
   const target = paths.length === 0 ? defaultDir : paths.length === 1 && paths[0] !== undefined ? paths[0] : paths;
-  const result = await verifyAuditLog(target);
+  const result = await verifyAuditLog(target, key);
   return { exitCode: result.ok ? 0 : 1, output: formatVerifyResult(result), result };
 }

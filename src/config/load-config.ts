@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
 import { Errors, TgError } from '../errors.js';
@@ -32,6 +32,7 @@ export interface SidecarConfig {
   readonly paths: {
     readonly pki: string;
     readonly masterKey: string;
+    readonly auditKey: string;
     readonly keystore: string;
     readonly audit: string;
     readonly offload: string;
@@ -125,6 +126,10 @@ function resolveConfig(file: string, raw: RawConfig, env: NodeJS.ProcessEnv): Si
   });
   if (problems.length > 0) throw configError(file, problems);
 
+  // The MAC key must not be where the log is: whoever can edit the log could then recompute it (L2).
+  const auditKey = raw.paths.audit_key ? at(raw.paths.audit_key) : join(dirname(at(raw.paths.master_key)), 'audit.key');
+  if (!relative(at(raw.paths.audit), auditKey).startsWith('..')) throw configError(file, ['paths.audit_key: must not be inside paths.audit (L2)']);
+
   const listenOverride = env['TENANTGUARD_LISTEN'];
   let listen = { host: raw.listen.host, port: raw.listen.port, ...(raw.listen.unix_socket ? { unixSocket: at(raw.listen.unix_socket) } : {}) };
   if (listenOverride) {
@@ -140,6 +145,7 @@ function resolveConfig(file: string, raw: RawConfig, env: NodeJS.ProcessEnv): Si
     paths: {
       pki: at(raw.paths.pki),
       masterKey: at(raw.paths.master_key),
+      auditKey,
       keystore: at(raw.paths.keystore),
       audit: at(raw.paths.audit),
       offload: at(raw.paths.offload),

@@ -40,6 +40,8 @@ export const configSchema = z.strictObject({
   paths: z.strictObject({
     pki: z.string().min(1),
     master_key: z.string().min(1),
+    /** MAC key of the audit chain (L2); default: `audit.key` beside the master key, never inside `audit`. */
+    audit_key: z.string().min(1).optional(),
     keystore: z.string().min(1),
     audit: z.string().min(1),
     offload: z.string().min(1).default('./offload'),

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { AdapterRegistry } from '../adapters/index.js';
 import { AdmissionController } from '../admission/index.js';
-import { AuditLog } from '../audit/index.js';
+import { AuditLog, openAuditKey } from '../audit/index.js';
 import { TenantRegistry, type SidecarConfig } from '../config/index.js';
 import { AuditTrail, GuardedAdapters, GuardedAdmission, GuardedBlocks, GuardedKeys, TenantErasure } from '../enforcement/index.js';
 import { Errors, TgError } from '../errors.js';
@@ -55,7 +55,7 @@ export async function buildServices(config: SidecarConfig, logger: Logger, overr
   else logger.error({ problem: loaded.error }, 'no policy bundle loaded: denying everything until one loads');
 
   const keys = await KeyStore.open(config.paths.keystore, await loadMasterKey(config.paths.masterKey));
-  const realAudit = await AuditLog.open({ dir: config.paths.audit });
+  const realAudit = await AuditLog.open({ dir: config.paths.audit, key: await openAuditKey(config.paths.auditKey, config.paths.audit) });
   const audit = overrides.audit?.(realAudit) ?? realAudit;
   const closeOnFailure = async <T>(step: Promise<T>): Promise<T> =>
     step.catch(async (error: unknown) => {

@@ -2,7 +2,7 @@ import { appendFileSync, readdirSync, readFileSync, statSync, writeFileSync } fr
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { AuditLog, verifyAuditLog, type AuditRecord } from '../../src/audit/index.js';
-import { allocation, freshDir } from './fixtures.js';
+import { allocation, freshDir, TEST_KEY } from './fixtures.js';
 
 const GENESIS = '0'.repeat(64);
 
@@ -26,7 +26,7 @@ async function collect(log: AuditLog): Promise<AuditRecord[]> {
 describe('AuditLog append and chain (L2)', () => {
   test('append assigns seq, prev and hash synchronously in call order and resolves only once the line is on disk', async () => {
     const dir = freshDir();
-    const log = await AuditLog.open({ dir });
+    const log = await AuditLog.open({ key: TEST_KEY, dir });
     const first = log.append(allocation(1));
     expect(log.lastSeq).toBe(1); // assigned before any await
     const second = log.append(allocation(2));
@@ -53,7 +53,7 @@ describe('AuditLog append and chain (L2)', () => {
   test('the chain verifies after many appends across rotations, each segment linking to the previous one', async () => {
     const dir = freshDir();
     const maxFileBytes = 16 * 1024;
-    const log = await AuditLog.open({ dir, maxFileBytes });
+    const log = await AuditLog.open({ key: TEST_KEY, dir, maxFileBytes });
     const appended: AuditRecord[] = [];
     for (let batch = 0; batch < 30; batch += 1) {
       appended.push(...(await Promise.all(Array.from({ length: 10 }, (_, i) => log.append(allocation(batch * 10 + i))))));
@@ -72,57 +72,57 @@ describe('AuditLog append and chain (L2)', () => {
       expect(firstOfThis.prev).toBe(lastOfPrevious.hash);
       expect(firstOfThis.seq).toBe(lastOfPrevious.seq + 1);
     }
-    expect(await verifyAuditLog(dir)).toMatchObject({ ok: true, records: 300 });
+    expect(await verifyAuditLog(dir, TEST_KEY)).toMatchObject({ ok: true, records: 300 });
   });
 
   test('reopen continues the chain from the tail of the newest segment', async () => {
     const dir = freshDir();
-    const log = await AuditLog.open({ dir, maxFileBytes: 2048 });
+    const log = await AuditLog.open({ key: TEST_KEY, dir, maxFileBytes: 2048 });
     let last: AuditRecord | undefined;
     for (let i = 0; i < 12; i += 1) last = await log.append(allocation(i));
     await log.close();
     expect(segmentFiles(dir).length).toBeGreaterThan(1);
 
-    const reopened = await AuditLog.open({ dir, maxFileBytes: 2048 });
+    const reopened = await AuditLog.open({ key: TEST_KEY, dir, maxFileBytes: 2048 });
     expect(reopened.lastSeq).toBe(12);
     const next = await reopened.append(allocation(99));
     expect(next.seq).toBe(13);
     expect(next.prev).toBe(last?.hash);
     await reopened.close();
-    expect(await verifyAuditLog(dir)).toMatchObject({ ok: true, records: 13 });
+    expect(await verifyAuditLog(dir, TEST_KEY)).toMatchObject({ ok: true, records: 13 });
   });
 
   test('reopen after a crash mid-write moves the torn last line aside and continues the chain', async () => {
     const dir = freshDir();
-    const log = await AuditLog.open({ dir });
+    const log = await AuditLog.open({ key: TEST_KEY, dir });
     for (let i = 0; i < 3; i += 1) await log.append(allocation(i));
     await log.close();
     const torn = '{"action":"blocks.allocate","blocks":[8,9],"cou';
     appendFileSync(join(dir, 'audit-000001.jsonl'), torn);
 
-    const reopened = await AuditLog.open({ dir });
+    const reopened = await AuditLog.open({ key: TEST_KEY, dir });
     expect(reopened.openReport.tornTailBytes).toBe(torn.length);
     expect(readFileSync(reopened.openReport.tornTailFile ?? '', 'utf8')).toBe(torn);
     expect(reopened.lastSeq).toBe(3);
     expect((await reopened.append(allocation(3))).seq).toBe(4);
     await reopened.close();
-    expect(await verifyAuditLog(dir)).toMatchObject({ ok: true, records: 4 });
+    expect(await verifyAuditLog(dir, TEST_KEY)).toMatchObject({ ok: true, records: 4 });
   });
 
   test('open refuses a log whose anchor is ahead of it instead of reusing the deleted seqs', async () => {
     const dir = freshDir();
-    const log = await AuditLog.open({ dir });
+    const log = await AuditLog.open({ key: TEST_KEY, dir });
     for (let i = 0; i < 5; i += 1) await log.append(allocation(i));
     await log.close();
     const file = join(dir, 'audit-000001.jsonl');
     writeFileSync(file, `${linesOf(file).slice(0, 4).join('\n')}\n`);
 
-    await expect(AuditLog.open({ dir })).rejects.toMatchObject({ code: 'TG_ERR_AUDIT_CORRUPT', reasons: ['anchor_ahead_of_log'] });
+    await expect(AuditLog.open({ key: TEST_KEY, dir })).rejects.toMatchObject({ code: 'TG_ERR_AUDIT_CORRUPT', reasons: ['anchor_ahead_of_log'] });
   });
 
   test('records() replays the durable records and refuses a log edited underneath it', async () => {
     const dir = freshDir();
-    const log = await AuditLog.open({ dir });
+    const log = await AuditLog.open({ key: TEST_KEY, dir });
     for (let i = 0; i < 20; i += 1) await log.append(allocation(i));
     expect((await collect(log)).map((record) => record.seq)).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
 
@@ -134,19 +134,19 @@ describe('AuditLog append and chain (L2)', () => {
 
   test('close makes pending appends durable and refuses later ones with AUDIT_DOWN', async () => {
     const dir = freshDir();
-    const log = await AuditLog.open({ dir, groupCommitMaxWaitMs: 1000 });
+    const log = await AuditLog.open({ key: TEST_KEY, dir, groupCommitMaxWaitMs: 1000 });
     const pending = Array.from({ length: 5 }, (_, i) => log.append(allocation(i)));
     await log.close(); // does not wait out the 1 s group-commit window
     expect((await Promise.all(pending)).map((record) => record.seq)).toEqual([1, 2, 3, 4, 5]);
     await expect(log.append(allocation(6))).rejects.toMatchObject({ code: 'TG_ERR_AUDIT_DOWN' });
-    expect(await verifyAuditLog(dir)).toMatchObject({ ok: true, records: 5 });
+    expect(await verifyAuditLog(dir, TEST_KEY)).toMatchObject({ ok: true, records: 5 });
   });
 });
 
 describe('AuditLog group commit', () => {
   test('64 concurrent appends resolve in call order and share far fewer fsyncs than records', async () => {
     const dir = freshDir();
-    const log = await AuditLog.open({ dir });
+    const log = await AuditLog.open({ key: TEST_KEY, dir });
     const records = await Promise.all(Array.from({ length: 64 }, (_, i) => log.append(allocation(i, `t${i}`))));
     expect(records.map((record) => record.seq)).toEqual(Array.from({ length: 64 }, (_, i) => i + 1));
     expect(records.map((record) => record.tenant)).toEqual(Array.from({ length: 64 }, (_, i) => `t${i}`));
@@ -154,12 +154,12 @@ describe('AuditLog group commit', () => {
     expect(log.stats.fsyncs).toBeLessThanOrEqual(2);
     expect(log.stats.maxBatch).toBeGreaterThanOrEqual(32);
     await log.close();
-    expect(await verifyAuditLog(dir)).toMatchObject({ ok: true, records: 64 });
+    expect(await verifyAuditLog(dir, TEST_KEY)).toMatchObject({ ok: true, records: 64 });
   });
 
   test('64 appenders looping on await keep batching: appends arriving during an fsync join the next one', async () => {
     const dir = freshDir();
-    const log = await AuditLog.open({ dir, maxFileBytes: 64 * 1024 });
+    const log = await AuditLog.open({ key: TEST_KEY, dir, maxFileBytes: 64 * 1024 });
     const appender = async (worker: number): Promise<void> => {
       for (let i = 0; i < 10; i += 1) await log.append(allocation(worker * 10 + i, `t${worker}`));
     };
@@ -167,12 +167,12 @@ describe('AuditLog group commit', () => {
     expect(log.stats.records).toBe(640);
     expect(log.stats.fsyncs * 8).toBeLessThanOrEqual(640);
     await log.close();
-    expect(await verifyAuditLog(dir)).toMatchObject({ ok: true, records: 640 });
+    expect(await verifyAuditLog(dir, TEST_KEY)).toMatchObject({ ok: true, records: 640 });
   });
 
   test('groupCommitMaxWaitMs gathers appends arriving within the window into one commit', async () => {
     const dir = freshDir();
-    const log = await AuditLog.open({ dir, groupCommitMaxWaitMs: 60 });
+    const log = await AuditLog.open({ key: TEST_KEY, dir, groupCommitMaxWaitMs: 60 });
     const late = (ms: number, n: number) => new Promise<AuditRecord>((done, fail) => setTimeout(() => log.append(allocation(n)).then(done, fail), ms));
     await Promise.all([log.append(allocation(0)), late(10, 1), late(20, 2)]);
     expect(log.stats.commits).toBe(1);

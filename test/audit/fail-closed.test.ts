@@ -3,7 +3,7 @@ import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, test, vi } from 'vitest';
 import { AuditLog, verifyAuditLog, type AuditRecord } from '../../src/audit/index.js';
-import { allocation, freshDir } from './fixtures.js';
+import { allocation, freshDir, TEST_KEY } from './fixtures.js';
 
 /**
  * How the log is made unwritable for real: RLIMIT_FSIZE on this very test process, set with
@@ -36,7 +36,7 @@ const segment = (dir: string) => join(dir, 'audit-000001.jsonl');
 
 async function logWithFiveRecords(options: { recoveryRetryMs?: number } = {}): Promise<{ dir: string; log: AuditLog; records: AuditRecord[] }> {
   const dir = freshDir('tg-audit-full-');
-  const log = await AuditLog.open({ dir, ...options });
+  const log = await AuditLog.open({ key: TEST_KEY, dir, ...options });
   const records: AuditRecord[] = [];
   for (let i = 0; i < 5; i += 1) records.push(await log.append(allocation(i)));
   return { dir, log, records };
@@ -74,7 +74,7 @@ describe.skipIf(!prlimitWorks)('AuditLog fails closed when the disk refuses writ
     // The torn bytes were cut away: the segment is exactly the five durable records.
     expect(statSync(segment(dir)).size).toBe(durableBytes);
     expect(readFileSync(segment(dir), 'utf8').endsWith('\n')).toBe(true);
-    expect(await verifyAuditLog(dir)).toMatchObject({ ok: true, records: 5, lastHash: records[4]?.hash });
+    expect(await verifyAuditLog(dir, TEST_KEY)).toMatchObject({ ok: true, records: 5, lastHash: records[4]?.hash });
 
     // Later appends are refused at once; nothing reaches the file.
     await expect(log.append(allocation(200))).rejects.toMatchObject({ code: 'TG_ERR_AUDIT_DOWN' });
@@ -112,7 +112,7 @@ describe.skipIf(!prlimitWorks)('AuditLog fails closed when the disk refuses writ
       counts: { refused: 3 }, // two pending at the failure, one refused while down
     });
     await log.close();
-    expect(await verifyAuditLog(dir)).toMatchObject({ ok: true, records: 7 });
+    expect(await verifyAuditLog(dir, TEST_KEY)).toMatchObject({ ok: true, records: 7 });
   });
 
   test('an append to a down log retries recovery by itself, but not more often than recoveryRetryMs', async () => {
@@ -134,22 +134,22 @@ describe.skipIf(!prlimitWorks)('AuditLog fails closed when the disk refuses writ
     await vi.waitFor(() => expect(log.healthy).toBe(true), { timeout: 2000, interval: 10 });
     expect((await log.append(allocation(13))).seq).toBe(7);
     await log.close();
-    expect(await verifyAuditLog(dir)).toMatchObject({ ok: true, records: 7 });
+    expect(await verifyAuditLog(dir, TEST_KEY)).toMatchObject({ ok: true, records: 7 });
   });
 
   test('a failure while rotating to a new segment also fails closed and the chain resumes there', async () => {
     const dir = freshDir('tg-audit-full-');
-    const log = await AuditLog.open({ dir, maxFileBytes: 1 }); // every commit starts a new segment
+    const log = await AuditLog.open({ key: TEST_KEY, dir, maxFileBytes: 1 }); // every commit starts a new segment
     for (let i = 0; i < 4; i += 1) await log.append(allocation(i));
-    limitFileSize(100); // the fresh segment 5 can take 100 bytes, not a record
+    limitFileSize(300); // the fresh segment 5 can take 300 bytes, not a record; the 256-byte anchor still fits
     await expect(log.append(allocation(4))).rejects.toMatchObject({ code: 'TG_ERR_AUDIT_DOWN' });
     expect(statSync(join(dir, 'audit-000005.jsonl')).size).toBe(0);
-    expect(await verifyAuditLog(dir)).toMatchObject({ ok: true, records: 4 });
+    expect(await verifyAuditLog(dir, TEST_KEY)).toMatchObject({ ok: true, records: 4 });
     liftFileSizeLimit();
     expect(await log.tryRecover()).toBe(true);
     expect((await log.append(allocation(5))).seq).toBe(6);
     await log.close();
-    expect(await verifyAuditLog(dir)).toMatchObject({ ok: true, records: 6 });
+    expect(await verifyAuditLog(dir, TEST_KEY)).toMatchObject({ ok: true, records: 6 });
     expect(JSON.parse(readFileSync(join(dir, 'audit-000005.jsonl'), 'utf8'))).toMatchObject({ seq: 5, action: 'audit.recovered' });
   });
 });

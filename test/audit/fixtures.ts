@@ -1,7 +1,11 @@
+import { randomBytes } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { AuditEvent } from '../../src/audit/index.js';
+import { AuditKey, type AuditEvent } from '../../src/audit/index.js';
+
+/** The MAC key of every log these tests write (a sidecar's own key lives in its setup). */
+export const TEST_KEY = new AuditKey(randomBytes(32));
 
 export function freshDir(prefix = 'tg-audit-'): string {
   return join(mkdtempSync(join(tmpdir(), prefix)), 'audit');

@@ -21,7 +21,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, test } from 'vitest';
-import { AuditLog, verifyAuditLog } from '../../src/audit/index.js';
+import { openSetupAudit, verifySetupAudit } from '../support/sidecar.js';
 import { SidecarClient, type StepOp, type StepRequest, type StepResponse } from '../../src/client/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import type { BlockLedger, BlockState } from '../../src/ledger/index.js';
@@ -68,7 +68,7 @@ class AckModel {
 
 /** The history the dead process left: what the sidecar will replay at its next start. */
 async function readHistory(configFile: string): Promise<{ allocations: Map<string, number[]>; admitted: Set<string>; completed: Set<string>; rotatedTo: number }> {
-  const audit = await AuditLog.open({ dir: loadConfig(configFile, {}).paths.audit });
+  const audit = await openSetupAudit(configFile);
   const history = { allocations: new Map<string, number[]>(), admitted: new Set<string>(), completed: new Set<string>(), rotatedTo: 0 };
   for await (const record of audit.records()) {
     if (record.decision !== 'allow') continue;
@@ -84,7 +84,7 @@ async function readHistory(configFile: string): Promise<{ allocations: Map<strin
 
 async function rebuildLedger(configFile: string): Promise<BlockLedger> {
   const config = loadConfig(configFile, {});
-  const audit = await AuditLog.open({ dir: config.paths.audit });
+  const audit = await openSetupAudit(configFile);
   const { ledger } = await restoreStateFromAudit(config, audit, pino({ level: 'silent' }));
   await audit.close();
   return ledger;
@@ -92,7 +92,7 @@ async function rebuildLedger(configFile: string): Promise<BlockLedger> {
 
 /** Offline, from the log of the killed process: chain, invariants and every acknowledged operation. */
 async function checkAfterKill(setup: InitResult, model: AckModel): Promise<void> {
-  expect((await verifyAuditLog(join(setup.dir, 'audit'))).ok).toBe(true);
+  expect((await verifySetupAudit(setup)).ok).toBe(true);
   const history = await readHistory(setup.configFile);
   const ledger = await rebuildLedger(setup.configFile);
   // An allocation whose answer was lost is looked up in the history: if it landed, its blocks are the tenant's.
@@ -346,7 +346,7 @@ function planStep(model: StepModel, engine: number, newRequestId: () => string):
 
 /** Offline, from the log of the killed process: chain, invariants, every acknowledged request, hold and block fact. */
 async function checkStepsAfterKill(setup: InitResult, model: StepModel, kills: { inflight: number }): Promise<void> {
-  expect((await verifyAuditLog(join(setup.dir, 'audit'))).ok).toBe(true);
+  expect((await verifySetupAudit(setup)).ok).toBe(true);
   const ledger = await rebuildLedger(setup.configFile);
   for (const request of model.inflight.values()) {
     kills.inflight++;

@@ -2,7 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
-import { verifyAuditLog } from '../../src/audit/index.js';
+import { verifySetupAudit } from '../support/sidecar.js';
 import { initDirectory } from '../../src/setup/index.js';
 import { mtlsClient, spawnSidecar } from '../support/process-sidecar.js';
 
@@ -27,7 +27,7 @@ describe('SIGTERM', () => {
     // Every request the server took was answered in full; none got a 5xx.
     expect(outcomes.filter((o) => typeof o === 'number' && o !== 200)).toEqual([]);
     expect(outcomes.filter((o) => o === 200).length).toBeGreaterThan(0);
-    const verified = await verifyAuditLog(join(setup.dir, 'audit'));
+    const verified = await verifySetupAudit(setup);
     expect(verified.ok).toBe(true);
     // Each acknowledged allocation is in the log.
     expect(verified.records).toBeGreaterThanOrEqual(outcomes.filter((o) => o === 200).length);

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, test } from 'vitest';
-import { verifyAuditLog } from '../../src/audit/index.js';
+import { verifySetupAudit } from '../support/sidecar.js';
 import { loadConfig } from '../../src/config/index.js';
 import { initDirectory } from '../../src/setup/index.js';
 import { startSidecar } from '../../src/sidecar/index.js';
@@ -60,7 +60,7 @@ describe('one sidecar per state directory', () => {
     expect((await client.call(running.url, 'POST', '/v1/blocks/allocate', { tenant: 'free-demo', request_id: 'r1', count: 1 })).status).toBe(200);
     client.close();
     await running.kill('SIGTERM');
-    expect((await verifyAuditLog(join(setup.dir, 'audit'))).ok).toBe(true);
+    expect((await verifySetupAudit(setup)).ok).toBe(true);
   });
 
   test('a lock left by a process that no longer exists is taken over (restart after SIGKILL needs no person)', async () => {

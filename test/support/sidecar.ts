@@ -3,6 +3,7 @@ import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pino } from 'pino';
+import { AuditLog, loadAuditKey, verifyAuditLog, type VerifyResult } from '../../src/audit/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { initDirectory, type InitResult } from '../../src/setup/index.js';
 import { startSidecar, type ComponentOverrides, type RunningSidecar } from '../../src/sidecar/index.js';
@@ -123,4 +124,16 @@ export async function callOffload(
   };
   const res = await httpsOnce(new URL(`/v1/offload/${tenant}/${key}`, baseUrl), ca, credential, method, headers, body);
   return { status: res.status, body: res.bytes };
+}
+
+/** Verifies a setup's audit log offline, with the MAC key the sidecar created beside its master key. */
+export async function verifySetupAudit(setup: InitResult): Promise<VerifyResult> {
+  const config = loadConfig(setup.configFile, {});
+  return verifyAuditLog(config.paths.audit, await loadAuditKey(config.paths.auditKey));
+}
+
+/** Opens a stopped sidecar's audit log (to read its history offline). */
+export async function openSetupAudit(configFile: string): Promise<AuditLog> {
+  const config = loadConfig(configFile, {});
+  return AuditLog.open({ dir: config.paths.audit, key: await loadAuditKey(config.paths.auditKey) });
 }
