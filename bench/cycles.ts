@@ -44,17 +44,22 @@ export function tenantguardCycle(client: JsonClient, calls: CallLatencies = { si
         await timed(calls, measured, scheduledAt ?? performance.now(), client.post('/v1/blocks/allocate', `{"tenant":"${tenant}","request_id":"bench-${i}","count":${blocksPerCall}}`)),
         'allocate',
       ),
-    ) as { blocks: Array<{ id: number; scrub: boolean }> };
+    ) as { blocks: Array<{ id: number; scrub: boolean; epoch: number }> };
     const ids = allocated.blocks.map((b) => b.id);
     if (ids.length !== blocksPerCall) throw new Error(`allocate returned ${ids.length} blocks`);
     const list = ids.join(',');
     // A block that last held another tenant's data must be zeroed and confirmed before a read
     // (I2). The pool is large and each tenant gets its own dirty blocks back first, so this is rare.
-    const toScrub = allocated.blocks.filter((b) => b.scrub).map((b) => b.id);
-    if (toScrub.length > 0) expectOk(await client.post('/v1/blocks/scrubbed', `{"blocks":[${toScrub.join(',')}]}`), 'scrubbed');
+    const toScrub = allocated.blocks.filter((b) => b.scrub);
+    if (toScrub.length > 0) expectOk(await client.post('/v1/blocks/scrubbed', scrubbedBody(toScrub)), 'scrubbed');
     expectOk(await timed(calls, measured, performance.now(), client.post('/v1/blocks/access', `{"tenant":"${tenant}","blocks":[${list}],"mode":"read"}`)), 'access');
     expectOk(await timed(calls, measured, performance.now(), client.post('/v1/blocks/free', `{"tenant":"${tenant}","blocks":[${list}]}`)), 'free');
   };
+}
+
+/** The confirmation of zeroed blocks, each with the use epoch its allocation answer gave (I2). */
+function scrubbedBody(blocks: ReadonlyArray<{ id: number; epoch: number }>): string {
+  return `{"blocks":[${blocks.map((b) => b.id).join(',')}],"epochs":[${blocks.map((b) => b.epoch).join(',')}]}`;
 }
 
 const PRINCIPAL = '{"role":"worker","id":"worker-1","authn":"mtls"}';
@@ -115,19 +120,19 @@ export function tenantguardGrowth(client: JsonClient, calls: CallLatencies = { s
     const i = n++;
     const tenant = BENCH_TENANTS[i % BENCH_TENANTS.length]!;
     const ids: number[] = [];
-    const toScrub: number[] = [];
+    const toScrub: Array<{ id: number; epoch: number }> = [];
     for (let step = 0; step < GROWTH_STEPS; step++) {
       const from = step === 0 ? (scheduledAt ?? performance.now()) : performance.now();
       const body = `{"tenant":"${tenant}","request_id":"grow-${i}","count":${BLOCKS_PER_CALL}}`;
       const allocated = JSON.parse(expectOk(await timed(calls, measured, from, client.post('/v1/blocks/allocate', body)), 'allocate')) as {
-        blocks: Array<{ id: number; scrub: boolean }>;
+        blocks: Array<{ id: number; scrub: boolean; epoch: number }>;
       };
       for (const b of allocated.blocks) {
         ids.push(b.id);
-        if (b.scrub) toScrub.push(b.id);
+        if (b.scrub) toScrub.push(b);
       }
     }
-    if (toScrub.length > 0) expectOk(await client.post('/v1/blocks/scrubbed', `{"blocks":[${toScrub.join(',')}]}`), 'scrubbed');
+    if (toScrub.length > 0) expectOk(await client.post('/v1/blocks/scrubbed', scrubbedBody(toScrub)), 'scrubbed');
     expectOk(await client.post('/v1/blocks/free', `{"tenant":"${tenant}","blocks":[${ids.join(',')}]}`), 'free');
   };
 }

@@ -87,8 +87,9 @@ async function operation(): Promise<void> {
     case 2: {
       const allocated = expectStatus('allocate', await call('POST', '/v1/blocks/allocate', { tenant, request_id: `soak-${n}`, count: 4 }), 200, 429);
       if (allocated.status === 429) return;
-      const ids = (JSON.parse(allocated.body.toString()) as { blocks: { id: number }[] }).blocks.map((b) => b.id);
-      expectStatus('scrubbed', await call('POST', '/v1/blocks/scrubbed', { blocks: ids }), 200);
+      const given = (JSON.parse(allocated.body.toString()) as { blocks: { id: number; epoch: number }[] }).blocks;
+      const ids = given.map((b) => b.id);
+      expectStatus('scrubbed', await call('POST', '/v1/blocks/scrubbed', { blocks: ids, epochs: given.map((b) => b.epoch) }), 200);
       expectStatus('access', await call('POST', '/v1/blocks/access', { tenant, blocks: ids, mode: 'read' }), 200);
       expectStatus('free', await call('POST', '/v1/blocks/free', { tenant, blocks: ids, cache: n % 4 === 1 }), 200);
       return;

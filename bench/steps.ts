@@ -277,6 +277,7 @@ export class Engine {
   private readonly systemPrompt = new Map<string, number[]>();
   private readonly random: () => number;
   private pendingScrub: number[] = [];
+  private pendingEpochs: number[] = [];
   private nextId = 0;
   private stepNo = 0;
   refused = 0;
@@ -318,6 +319,7 @@ export class Engine {
       throw new Error(`${this.name}: step ${res.step}: ${bad.length} of ${ops.length} ops refused, first ${JSON.stringify(ops[first.index])?.slice(0, 200)} → ${first.code} ${(first.reasons ?? []).slice(0, 3).join(',')}`);
     }
     this.pendingScrub = [...res.scrub];
+    this.pendingEpochs = [...res.scrub_epochs];
   }
 
   /** The body of the engine's next step. */
@@ -327,8 +329,9 @@ export class Engine {
 
   /** The scrubbed op confirming the previous step's scrub list (an engine zeroes them first). */
   private scrubOp(ops: StepOp[]): void {
-    if (this.pendingScrub.length > 0) ops.push({ op: 'scrubbed', blocks: this.pendingScrub });
+    if (this.pendingScrub.length > 0) ops.push({ op: 'scrubbed', blocks: this.pendingScrub, epochs: this.pendingEpochs });
     this.pendingScrub = [];
+    this.pendingEpochs = [];
   }
 
   /** Ages the pool: every block claimed by one of the tenants (by id mod 4) and released dirty. */

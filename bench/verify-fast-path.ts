@@ -97,8 +97,9 @@ const CASES: Array<[Who, string, unknown, Record<string, string>?]> = [
   ['worker', '/v1/blocks/free', { tenant: T, blocks: [2, 3] }],
   ['worker', '/v1/blocks/allocate', { tenant: 'standard-demo', request_id: 'r7', count: 8 }],
   ['worker', '/v1/blocks/access', { tenant: 'standard-demo', blocks: [0, 1], mode: 'read' }],
-  ['worker', '/v1/blocks/scrubbed', { blocks: [0, 1, 2] }],
-  ['worker', '/v1/blocks/scrubbed', { blocks: [0], x: 1 }],
+  ['worker', '/v1/blocks/scrubbed', { blocks: [0, 1, 2], epochs: [0, 0, 0] }],
+  ['worker', '/v1/blocks/scrubbed', { blocks: [0], epochs: [0], x: 1 }],
+  ['worker', '/v1/blocks/scrubbed', { blocks: [0, 1], epochs: [0] }],
   ['worker', '/v1/blocks/allocate', { tenant: T, request_id: 'q', count: 600 }],
 ];
 

@@ -33,6 +33,7 @@ export const Errors = {
   CONFLICT: { code: 'TG_ERR_CONFLICT', status: 409, message: 'the request conflicts with the current state' },
   BLOCK_STATE: { code: 'TG_ERR_BLOCK_STATE', status: 409, message: 'one or more blocks are not in a state that allows this operation' },
   SCRUB_PENDING: { code: 'TG_ERR_SCRUB_PENDING', status: 409, message: 'block still holds another tenant\'s data; zero it and confirm with POST /v1/blocks/scrubbed before reading' },
+  SCRUB_STALE: { code: 'TG_ERR_SCRUB_STALE', status: 409, message: 'scrub confirmation names an earlier use (epoch) of the block: it was freed or reused since, so this zeroing does not cover the data in it now; confirm with the epoch of its current use' },
   TOO_LARGE: { code: 'TG_ERR_TOO_LARGE', status: 413, message: 'request body is larger than allowed' },
   QUOTA: { code: 'TG_ERR_QUOTA', status: 429, message: 'KV block quota exceeded; free blocks before allocating more' },
   POOL_EXHAUSTED: { code: 'TG_ERR_POOL_EXHAUSTED', status: 429, message: 'no free blocks in the pool; retry after blocks are freed' },

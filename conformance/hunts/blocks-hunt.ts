@@ -11,6 +11,8 @@ interface BlockFacts {
   owner?: string;
   cachedBy?: string;
   awaitingScrub: boolean;
+  /** The use epoch of the block's last allocation (what its scrub confirmation names, I2). */
+  epoch?: number;
   /** Whose data the block holds: a tenant, 'clean', 'mixed' (freed before its scrub) or unknown. */
   data: string;
 }
@@ -69,7 +71,7 @@ export function blocksHunt(ctx: ControlContext, checks: ReadonlySet<BlockInvaria
       // The model takes every granted block before any violation is raised, so cleanup can free
       // them all and the next run starts from the same state.
       const violations: Array<[BlockInvariant, string]> = [];
-      for (const { id, scrub } of (res.body as { blocks: { id: number; scrub: boolean }[] }).blocks) {
+      for (const { id, scrub, epoch } of (res.body as { blocks: { id: number; scrub: boolean; epoch: number }[] }).blocks) {
         const f = factsOf(id);
         const holder = f.owner ?? ownerOf(model, id);
         if (holder !== undefined && holder !== this.tenant) violations.push(['I1', `block ${id} allocated to ${this.tenant} while ${holder} still owns it`]);
@@ -79,6 +81,7 @@ export function blocksHunt(ctx: ControlContext, checks: ReadonlySet<BlockInvaria
         f.owner = this.tenant;
         f.cachedBy = undefined;
         f.awaitingScrub = scrub;
+        f.epoch = epoch;
         if (!scrub && f.data === 'unknown') f.data = this.tenant;
         model.owned.get(this.tenant)!.add(id);
       }
@@ -117,7 +120,7 @@ export function blocksHunt(ctx: ControlContext, checks: ReadonlySet<BlockInvaria
     check = (m: Readonly<Model>): boolean => [...(m.owned.get(this.tenant) ?? [])].some((id) => factsOf(id).awaitingScrub);
     async run(model: Model, real: Real): Promise<void> {
       const ids = [...model.owned.get(this.tenant)!].filter((id) => factsOf(id).awaitingScrub);
-      const res = await real.target.call('worker', 'POST', '/v1/blocks/scrubbed', { body: { blocks: ids } });
+      const res = await real.target.call('worker', 'POST', '/v1/blocks/scrubbed', { body: { blocks: ids, epochs: ids.map((id) => factsOf(id).epoch ?? 0) } });
       if (res.status !== 200) throw new Error(`scrub confirmation refused: ${res.status} ${errorCode(res.body)}`);
       for (const id of ids) Object.assign(factsOf(id), { awaitingScrub: false, data: this.tenant });
     }
@@ -180,13 +183,13 @@ export function blocksHunt(ctx: ControlContext, checks: ReadonlySet<BlockInvaria
       const violations: string[] = [];
       for (const { tenant, res } of results) {
         if (res.status !== 200) continue;
-        for (const { id, scrub } of (res.body as { blocks: { id: number; scrub: boolean }[] }).blocks) {
+        for (const { id, scrub, epoch } of (res.body as { blocks: { id: number; scrub: boolean; epoch: number }[] }).blocks) {
           const twice = seen.get(id);
           const f = factsOf(id);
           const holder = f.owner;
           model.owned.get(tenant)!.add(id);
           for (const t of tenants) model.cached.get(t)?.delete(id);
-          Object.assign(f, { owner: tenant, cachedBy: undefined, awaitingScrub: scrub });
+          Object.assign(f, { owner: tenant, cachedBy: undefined, awaitingScrub: scrub, epoch });
           if (twice !== undefined) violations.push(`block ${id} handed to ${twice} and ${tenant} in one concurrent burst`);
           if (holder !== undefined && holder !== tenant) violations.push(`block ${id} allocated to ${tenant} while ${holder} still owns it`);
           seen.set(id, tenant);
@@ -220,9 +223,12 @@ export function blocksHunt(ctx: ControlContext, checks: ReadonlySet<BlockInvaria
         const ids = [...(model.owned.get(tenant) ?? [])];
         if (ids.length > 0) await target.call('worker', 'POST', '/v1/blocks/free', { body: { tenant, blocks: ids }, forTenant: tenant });
       }
-      const touched = [...facts.entries()].filter(([, f]) => f.data !== 'clean' || f.cachedBy !== undefined).map(([id]) => id);
+      // Freed blocks moved to a new epoch since their allocation: the operator's pool view has it.
+      const epochs = await currentEpochs(target);
+      const touched = [...facts.entries()].filter(([id, f]) => (f.data !== 'clean' || f.cachedBy !== undefined) && epochs.has(id)).map(([id]) => id);
       for (let i = 0; i < touched.length; i += 1024) {
-        await target.call('worker', 'POST', '/v1/blocks/scrubbed', { body: { blocks: touched.slice(i, i + 1024) } });
+        const slice = touched.slice(i, i + 1024);
+        await target.call('worker', 'POST', '/v1/blocks/scrubbed', { body: { blocks: slice, epochs: slice.map((id) => epochs.get(id)!) } });
       }
       for (const f of facts.values()) Object.assign(f, { owner: undefined, cachedBy: undefined, awaitingScrub: false, data: 'clean' });
     },
@@ -231,4 +237,16 @@ export function blocksHunt(ctx: ControlContext, checks: ReadonlySet<BlockInvaria
 
 export function runBlocksHunt(ctx: ControlContext, invariant: BlockInvariant, controlId: string): Promise<ControlOutcome> {
   return runHunt(ctx, blocksHunt(ctx, new Set([invariant])), controlId);
+}
+
+/** Block id → use epoch of every block that is not clean, from the operator's pool views. */
+async function currentEpochs(target: ConformanceTarget): Promise<Map<number, number>> {
+  const epochs = new Map<number, number>();
+  const listed = await target.call('operator', 'GET', '/v1/tenants');
+  const pools = new Set(((listed.body as { tenants?: { pool?: string }[] }).tenants ?? []).map((t) => t.pool).filter((p): p is string => p !== undefined));
+  for (const pool of pools) {
+    const view = await target.call('operator', 'GET', `/v1/pools/${encodeURIComponent(pool)}/ledger`);
+    for (const block of (view.body as { blocks?: { id: number; epoch: number }[] }).blocks ?? []) epochs.set(block.id, block.epoch);
+  }
+  return epochs;
 }

@@ -2,7 +2,7 @@ import type { PoolConfig, TenantConfig, TenantRegistry } from '../config/index.j
 import { Errors, TgError, isTgError } from '../errors.js';
 import type { Principal } from '../identity/index.js';
 import type { TenantMetrics } from '../metrics/index.js';
-import type { AccessMode, BatchDenied, BlockId, BlockLedger, OpId, TenantUsage } from '../ledger/index.js';
+import type { AccessMode, BatchDenied, BlockId, BlockLedger, OpId, ScrubConfirmation, TenantUsage } from '../ledger/index.js';
 import { Entrypoints, type Decision, type PolicyEngine } from '../policy/index.js';
 import type { AuditTrail, EventParts } from './audit-trail.js';
 
@@ -14,7 +14,8 @@ export interface AllocateRequest {
 
 export interface AllocateResponse {
   readonly request_id: string;
-  readonly blocks: ReadonlyArray<{ id: BlockId; scrub: boolean }>;
+  /** `epoch` is what the scrub confirmation of the block names (I2). */
+  readonly blocks: ReadonlyArray<{ id: BlockId; scrub: boolean; epoch: number }>;
   /** Own cached blocks reused: the worker drops its prefix-cache entries for them. */
   readonly reclaimed: readonly BlockId[];
 }
@@ -23,7 +24,7 @@ export interface AllocateResponse {
 export type StepOp =
   | { readonly op: 'claim'; readonly tenant: string; readonly request_id: string; readonly blocks: readonly BlockId[]; readonly prefix_hits?: readonly BlockId[] | undefined }
   | { readonly op: 'release'; readonly tenant: string; readonly request_id: string; readonly blocks: readonly BlockId[]; readonly cache?: boolean | undefined }
-  | { readonly op: 'scrubbed'; readonly blocks: readonly BlockId[] };
+  | { readonly op: 'scrubbed'; readonly blocks: readonly BlockId[]; readonly epochs: readonly number[] };
 
 export interface StepRequest {
   readonly step: number;
@@ -39,7 +40,7 @@ export interface StepOpResult {
 
 export interface PoolView {
   readonly pool: string;
-  readonly blocks: ReadonlyArray<{ id: BlockId; state: 'owned' | 'cached' | 'dirty'; tenant: string | null; awaiting_scrub?: boolean }>;
+  readonly blocks: ReadonlyArray<{ id: BlockId; state: 'owned' | 'cached' | 'dirty'; tenant: string | null; epoch: number; awaiting_scrub?: boolean }>;
   readonly requests: ReadonlyArray<{ tenant: string; request_id: string; blocks: readonly BlockId[] }>;
 }
 
@@ -47,6 +48,8 @@ export interface StepResponse {
   readonly step: number;
   /** Claimed blocks holding another tenant's (or contaminated) data: zero them before the forward pass, then confirm (I2). */
   readonly scrub: readonly BlockId[];
+  /** The use epoch of each `scrub` block, in the same order: the confirmation names it. */
+  readonly scrub_epochs: readonly number[];
   readonly results: readonly StepOpResult[];
 }
 
@@ -133,11 +136,12 @@ export class GuardedBlocks {
     return { granted: blocks.length, hits: result.hits };
   }
 
-  async scrubbed(principal: Principal, blocks: readonly BlockId[]): Promise<{ cleaned: number; cleared: number }> {
+  /** `epochs[i]` is the use epoch of `blocks[i]` the worker zeroed it in (from its allocation answer). */
+  async scrubbed(principal: Principal, blocks: readonly BlockId[], epochs: readonly number[]): Promise<{ cleaned: number; cleared: number }> {
     await this.checkBatch(principal, 'blocks.scrubbed', undefined, blocks, {});
-    const result = this.ledger.confirmScrub(blocks);
+    const result = this.ledger.confirmScrub(scrubConfirmations(blocks, epochs));
     if (!result.ok) return this.refuseBatch(principal, 'blocks.scrubbed', undefined, blocks, result);
-    await this.recordChange(result.opId, { principal, action: 'blocks.scrubbed', blocks: [...blocks], counts: { cleaned: result.cleaned, cleared: result.cleared } });
+    await this.recordChange(result.opId, { principal, action: 'blocks.scrubbed', blocks: [...blocks], counts: { cleaned: result.cleaned, cleared: result.cleared }, effects: { epochs: [...epochs] } });
     return { cleaned: result.cleaned, cleared: result.cleared };
   }
 
@@ -157,6 +161,7 @@ export class GuardedBlocks {
     const scrubVerdicts = request.ops.map((op) => (op.op === 'scrubbed' ? this.decide(principal, 'blocks.scrubbed', undefined, { blocks: op.blocks }, {}) : null));
     const results: StepOpResult[] = [];
     const scrub: BlockId[] = [];
+    const scrubEpochs: number[] = [];
     const scrubSet = new Set<BlockId>();
     const records: Promise<unknown>[] = [];
     let firstOp: OpId | null = null;
@@ -176,10 +181,10 @@ export class GuardedBlocks {
     const apply = (op: StepOp, index: number): void => {
       const blocks = [...op.blocks];
       if (op.op === 'scrubbed') {
-        const event = { principal, action: 'blocks.scrubbed', blocks, effects: { step: request.step } };
+        const event = { principal, action: 'blocks.scrubbed', blocks, effects: { epochs: [...op.epochs], step: request.step } };
         const decision = scrubVerdicts[index]!;
         if (!decision.allow) return refused(index, event, new TgError(Errors.POLICY_DENIED, { reasons: decision.reasons }));
-        const result = this.ledger.confirmScrub(blocks);
+        const result = this.ledger.confirmScrub(scrubConfirmations(blocks, op.epochs));
         if (!result.ok) return refused(index, event, batchError(result), result.violation);
         return applied(index, result.opId, { ...event, counts: { cleaned: result.cleaned, cleared: result.cleared } });
       }
@@ -202,13 +207,16 @@ export class GuardedBlocks {
         if (result.reason === 'quota_exceeded') return refused(index, event, this.quotaError(tenant, this.ledger.usage(tenant.id), result.requested, [result.reason]));
         return refused(index, event, batchError(result), result.violation);
       }
-      const scrubbed = result.blocks.filter((b) => b.scrub).map((b) => b.id);
-      scrub.push(...scrubbed);
-      for (const id of scrubbed) scrubSet.add(id);
+      const scrubbed = result.blocks.filter((b) => b.scrub);
+      for (const b of scrubbed) {
+        scrub.push(b.id);
+        scrubEpochs.push(b.epoch);
+        scrubSet.add(b.id);
+      }
       return applied(index, result.opId, {
         ...event,
         counts: { claimed: blocks.length, hits: result.hits },
-        effects: { ...event.effects, scrub: scrubbed, evicted: result.evicted, reclaimed: result.reclaimed },
+        effects: { ...event.effects, scrub: scrubbed.map((b) => b.id), evicted: result.evicted, reclaimed: result.reclaimed },
       });
     };
     request.ops.forEach((op, index) => {
@@ -229,7 +237,7 @@ export class GuardedBlocks {
       throw failure.reason;
     }
     if (lastOp !== null) this.ledger.commit(lastOp);
-    return { step: request.step, scrub, results };
+    return { step: request.step, scrub, scrub_epochs: scrubEpochs, results };
   }
 
   /**
@@ -244,7 +252,7 @@ export class GuardedBlocks {
     for (let id = pool.first; id <= pool.last; id++) {
       const state = this.ledger.blockState(id);
       if (state === undefined || state.state === 'clean') continue;
-      blocks.push({ id, state: state.state, tenant: state.tenant, ...(state.state === 'owned' ? { awaiting_scrub: state.awaitingScrub } : {}) });
+      blocks.push({ id, state: state.state, tenant: state.tenant, epoch: this.ledger.epochOf(id) ?? 0, ...(state.state === 'owned' ? { awaiting_scrub: state.awaitingScrub } : {}) });
     }
     const requests = this.tenants
       .all()
@@ -379,6 +387,7 @@ function batchError(denied: BatchDenied): TgError {
   const reasons = denied.blocks.map((b) => `${b.reason}:${b.id}`);
   if (denied.violation) return new TgError(Errors.NOT_OWNER, { reasons });
   if (denied.blocks.every((b) => b.reason === 'scrub_pending')) return new TgError(Errors.SCRUB_PENDING, { reasons });
+  if (denied.blocks.every((b) => b.reason === 'stale_scrub')) return new TgError(Errors.SCRUB_STALE, { reasons });
   if (denied.blocks.some((b) => b.reason === 'unknown_block' || b.reason === 'duplicate')) {
     return new TgError(Errors.BAD_REQUEST, { message: 'batch names unknown or duplicate block ids', reasons });
   }
@@ -388,4 +397,10 @@ function batchError(denied: BatchDenied): TgError {
 /** An audit reason for a refusal that has none of its own: its code, in the reason alphabet. */
 function reasonOf(error: TgError): string {
   return error.code.replace(/^TG_ERR_/, '').toLowerCase();
+}
+
+/** Pairs confirmed ids with their epochs; the schemas make both arrays the same length. */
+function scrubConfirmations(blocks: readonly BlockId[], epochs: readonly number[]): ScrubConfirmation[] {
+  if (blocks.length !== epochs.length) throw new TgError(Errors.BAD_REQUEST, { message: 'epochs must name one epoch per block, in the same order' });
+  return blocks.map((id, i) => ({ id, epoch: epochs[i]! }));
 }

@@ -92,7 +92,9 @@ function applyRecord(record: AuditRecord, ledger: BlockLedger, stepScrub: Set<nu
       return result.ok ? result.opId : fail(result.reason);
     }
     case 'blocks.scrubbed': {
-      const result = ledger.confirmScrub(blocks);
+      const epochs = record.effects?.['epochs'];
+      if (!Array.isArray(epochs) || epochs.length !== blocks.length) return fail('scrub_without_epochs');
+      const result = ledger.confirmScrub(blocks.map((id, i) => ({ id, epoch: Number(epochs[i]) })));
       return result.ok ? result.opId : fail(result.reason);
     }
     case 'blocks.access': {

@@ -43,7 +43,7 @@ export function blockFastPath(services: SidecarServices, transport: Transport): 
     '/v1/blocks/scrubbed': (principal, raw) => {
       authorizeAction(services, principal, 'blocks.scrubbed');
       const body = precheckScrubbed(raw, maxBlocks) ?? parseBody(schemas.scrubbed, raw);
-      return blocks.scrubbed(principal, body.blocks);
+      return blocks.scrubbed(principal, body.blocks, body.epochs);
     },
     '/v1/blocks/access': (principal, raw) => {
       authorizeAction(services, principal, 'blocks.access');
@@ -170,10 +170,12 @@ function precheckFree(body: unknown, max: number): { tenant: string; blocks: num
   return { tenant, blocks, cache };
 }
 
-function precheckScrubbed(body: unknown, max: number): { blocks: number[] } | null {
-  if (!isPlainObject(body) || !hasExactKeys(body, ['blocks'])) return null;
-  const { blocks } = body;
-  return isBlockIds(blocks, max) ? { blocks } : null;
+function precheckScrubbed(body: unknown, max: number): { blocks: number[]; epochs: number[] } | null {
+  if (!isPlainObject(body) || !hasExactKeys(body, ['blocks', 'epochs'])) return null;
+  const { blocks, epochs } = body;
+  if (!isBlockIds(blocks, max) || !Array.isArray(epochs) || epochs.length !== blocks.length) return null;
+  for (const epoch of epochs) if (!Number.isInteger(epoch) || epoch < 0 || epoch > 0xffffffff) return null;
+  return { blocks, epochs: epochs as number[] };
 }
 
 function precheckAccess(body: unknown, max: number): { tenant: string; blocks: number[]; mode: 'read' | 'prefix_hit' } | null {

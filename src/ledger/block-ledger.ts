@@ -77,6 +77,7 @@ import type {
   ReleaseResult,
   ReplayAllocateResult,
   RolledBack,
+  ScrubConfirmation,
   TenantChanged,
   TenantId,
   TenantPatch,
@@ -167,6 +168,12 @@ export class BlockLedger {
   private readonly poolOf: Uint16Array;
   /** Claim mode: how many live requests hold each owned block (0 for allocator-mode blocks). */
   private readonly holds: Int32Array;
+  /**
+   * Use epoch of each block: advances whenever its state or owner changes, so every use (and every
+   * stay in dirty/cached/contaminated between uses) has its own number. A scrub confirmation names
+   * the epoch it was asked for; a late one, after the block moved on, is refused (I2, issue 20.3).
+   */
+  private readonly epoch: Uint32Array;
 
   private readonly primary: BlockLists;
   private readonly secondary: BlockLists;
@@ -188,6 +195,7 @@ export class BlockLedger {
     this.flags = new Uint8Array(this.blockCount);
     this.poolOf = new Uint16Array(this.blockCount);
     this.holds = new Int32Array(this.blockCount);
+    this.epoch = new Uint32Array(this.blockCount);
     this.primary = new BlockLists(this.blockCount);
     this.secondary = new BlockLists(this.blockCount);
 
@@ -471,13 +479,26 @@ export class BlockLedger {
   }
 
   /**
-   * The worker confirms it zeroed these blocks: owned+awaitingScrub → owned; dirty, contaminated
-   * and cached → clean; clean and plain owned blocks are unchanged. Repeated ids are harmless.
-   * Unknown ids refuse the whole batch.
+   * The worker confirms it zeroed these blocks, each during the use `epoch` names:
+   * owned+awaitingScrub → owned; dirty, contaminated and cached → clean; clean and plain owned
+   * blocks are unchanged. Repeated confirmations are harmless. Unknown ids, and confirmations of
+   * an epoch the block has left (a delayed confirmation after the block was freed or reused: the
+   * zeroing happened before the data now in it was written), refuse the whole batch.
    */
-  confirmScrub(ids: readonly BlockId[]): ConfirmScrubResult {
-    const batch = this.checkBatch(ids, false, () => null);
-    if (batch.denials.length > 0) return denied(batch.denials, false);
+  confirmScrub(confirmations: readonly ScrubConfirmation[]): ConfirmScrubResult {
+    if (!Array.isArray(confirmations)) throw new TgError(Errors.BAD_REQUEST, { message: 'scrub confirmations must be an array' });
+    // An id may repeat (confirming twice changes nothing), but only ever for one epoch.
+    const epochs = new Map<BlockId, number>();
+    const stale: BlockDenial[] = [];
+    for (const { id, epoch } of confirmations) {
+      const first = epochs.get(id);
+      if (first === undefined) epochs.set(id, epoch);
+      else if (first !== epoch) stale.push({ id, reason: 'stale_scrub' });
+    }
+    const ids = confirmations.map((confirmation) => confirmation.id);
+    const batch = this.checkBatch(ids, false, (b) => (this.epoch[b] === epochs.get(this.idOf(b)) ? null : 'stale_scrub'));
+    const denials = [...batch.denials, ...stale];
+    if (denials.length > 0) return denied(denials, false);
     return this.run((opId) => {
       const result = { ok: true as const, opId, cleaned: 0, cleared: 0 };
       for (const b of batch.indices) {
@@ -761,6 +782,12 @@ export class BlockLedger {
     }
   }
 
+  /** The block's current use epoch (what a scrub confirmation of it must name), or undefined. */
+  epochOf(id: BlockId): number | undefined {
+    const b = this.indexOf(id);
+    return b === NIL ? undefined : this.epoch[b];
+  }
+
   usage(tenantId: TenantId): TenantUsage {
     const slot = this.requireTenant(tenantId);
     return {
@@ -920,7 +947,7 @@ export class BlockLedger {
     const id = this.idOf(b);
     if (s === CACHED) (previous === slot.index ? out.reclaimed : out.evicted).push(id);
     this.transition(b, OWNED, slot.index, scrub ? AWAITING_SCRUB : 0);
-    out.blocks.push({ id, scrub });
+    out.blocks.push({ id, scrub, epoch: this.epoch[b]! });
   }
 
   /**
@@ -1014,8 +1041,13 @@ export class BlockLedger {
     if (moveSecondary && wantSecondary !== NIL) this.linkSecondary(wantSecondary, b);
   }
 
-  /** Sets a block's fields and keeps tenant and pool counters in step. Not journaled itself. */
-  private writeFields(b: number, s: number, o: number, f: number): void {
+  /**
+   * Sets a block's fields and keeps tenant and pool counters in step. Not journaled itself. A change
+   * of state or owner advances the epoch; undoing it (the same call with the old fields) steps it
+   * back, so a rollback restores the epoch exactly.
+   */
+  private writeFields(b: number, s: number, o: number, f: number, undo = false): void {
+    if (s !== this.state[b] || o !== this.owner[b]) this.epoch[b] = (this.epoch[b]! + (undo ? 0xffffffff : 1)) >>> 0;
     this.count(b, -1);
     this.state[b] = s;
     this.owner[b] = o;
@@ -1104,7 +1136,7 @@ export class BlockLedger {
           const f = j.pop();
           const o = j.pop();
           const s = j.pop();
-          this.writeFields(j.pop(), s, o, f);
+          this.writeFields(j.pop(), s, o, f, true);
           break;
         }
         case J_LINK_A:

@@ -31,6 +31,7 @@ export type {
   Released,
   ReleaseResult,
   RolledBack,
+  ScrubConfirmation,
   Scrubbed,
   TenantChanged,
   TenantId,

@@ -69,7 +69,9 @@ export type BlockDenialReason =
   /** release: the request does not hold the block (never claimed it, or released it already). */
   | 'not_held'
   /** free: the block was claimed by a request (claim mode); release it with `release`. */
-  | 'claimed';
+  | 'claimed'
+  /** confirmScrub: the confirmation names an earlier use of the block than its current one (I2). */
+  | 'stale_scrub';
 
 export interface BlockDenial {
   id: BlockId;
@@ -92,6 +94,14 @@ export interface AllocatedBlock {
   id: BlockId;
   /** The block holds another tenant's (or contaminated) data: zero it, then `confirmScrub` (I2). */
   scrub: boolean;
+  /** The block's use epoch: a scrub confirmation names it, so it cannot clear a later use (I2). */
+  epoch: number;
+}
+
+/** "I zeroed block `id` during its use `epoch`" (the epoch from the allocation or claim answer). */
+export interface ScrubConfirmation {
+  id: BlockId;
+  epoch: number;
 }
 
 export interface Allocation {

@@ -56,7 +56,7 @@ export const scrubSkipped: ComponentOverrides = {
         if (!result.ok) return result;
         const dirty = result.blocks.filter((b) => b.scrub).map((b) => b.id);
         if (dirty.length === 0) return result;
-        const scrubbed = real.confirmScrub(dirty); // pretend the zeroing happened
+        const scrubbed = real.confirmScrub(dirty.map((id) => ({ id, epoch: real.epochOf(id) ?? 0 }))); // pretend the zeroing happened
         return { ...result, opId: scrubbed.ok ? scrubbed.opId : result.opId, blocks: result.blocks.map((b) => ({ ...b, scrub: false })) };
       },
     }),

@@ -17,7 +17,7 @@ beforeAll(async () => {
 });
 afterAll(async () => tg.close());
 
-type Blocks = { blocks: { id: number; scrub: boolean }[] };
+type Blocks = { blocks: { id: number; scrub: boolean; epoch: number }[] };
 let nextRequest = 0;
 const allocate = async (tenant: string, count: number) =>
   tg.call(tg.worker, 'POST', '/v1/blocks/allocate', { tenant, request_id: `req-${nextRequest++}`, count });
@@ -48,7 +48,7 @@ describe('KV block routes over mTLS, policy and durable audit', () => {
     const refused = await read('free-demo', ids);
     expect(refused.status).toBe(409);
     expect(code(refused.body)).toBe('TG_ERR_SCRUB_PENDING');
-    expect((await tg.call(tg.worker, 'POST', '/v1/blocks/scrubbed', { blocks: ids })).status).toBe(200);
+    expect((await tg.call(tg.worker, 'POST', '/v1/blocks/scrubbed', { blocks: ids, epochs: b.blocks.map((x) => x.epoch) })).status).toBe(200);
     expect((await read('free-demo', ids)).status).toBe(200);
     await free('free-demo', ids);
   });

@@ -57,7 +57,7 @@ describe('POST /v1/steps: claim mode, one call per scheduler step', () => {
     expect(reuse.scrub).toEqual([1]);
     expect(ledger().blockState(1)).toMatchObject({ state: 'owned', tenant: 'standard-demo', awaitingScrub: true });
 
-    const confirmed = await step([{ op: 'scrubbed', blocks: [1] }, release('standard-demo', 'b2', [1]), release('free-demo', 'a2', [2])]);
+    const confirmed = await step([{ op: 'scrubbed', blocks: [1], epochs: reuse.scrub_epochs }, release('standard-demo', 'b2', [1]), release('free-demo', 'a2', [2])]);
     expect(confirmed.results.every((r) => r.ok)).toBe(true);
     expect(ledger().blockState(1)).toMatchObject({ state: 'dirty', tenant: 'standard-demo' });
   });
@@ -72,8 +72,33 @@ describe('POST /v1/steps: claim mode, one call per scheduler step', () => {
     expect(same.scrub).toEqual([12, 13]);
     const later = await step([claim('free-demo', 'late', [15], [12])]);
     expect(later.results[0]).toMatchObject({ ok: false, code: 'TG_ERR_SCRUB_PENDING' });
-    await step([{ op: 'scrubbed', blocks: [12, 13] }, release('free-demo', 'prefill', [12, 13]), release('free-demo', 'sibling', [12, 13, 14])]);
+    await step([{ op: 'scrubbed', blocks: [12, 13], epochs: same.scrub_epochs }, release('free-demo', 'prefill', [12, 13]), release('free-demo', 'sibling', [12, 13, 14])]);
     expect(ledger().blockState(12)).toMatchObject({ state: 'dirty', tenant: 'free-demo' });
+  });
+
+  test('a delayed scrub confirmation cannot clear a later use of the block: it names an epoch, a stale one is refused (I2, issue 20.3)', async () => {
+    await step([claim('standard-demo', 'owner', [40])]);
+    await step([release('standard-demo', 'owner', [40])]);
+    const handed = await step([claim('free-demo', 'first-use', [40])]);
+    expect(handed.scrub).toEqual([40]);
+    const late: StepOp = { op: 'scrubbed', blocks: [40], epochs: handed.scrub_epochs };
+    // The confirmation of that zeroing is delayed; meanwhile the request writes and gives the block back.
+    await step([release('free-demo', 'first-use', [40])]);
+    const stale = await step([late]);
+    expect(stale.results).toEqual([{ index: 0, ok: false, code: 'TG_ERR_SCRUB_STALE', reasons: ['stale_scrub:40'] }]);
+    // Still contaminated: the next tenant gets it only with a scrub, and the old confirmation cannot clear that either.
+    expect(ledger().blockState(40)).toMatchObject({ state: 'dirty', tenant: null });
+    const next = await step([claim('standard-demo', 'second-use', [40])]);
+    expect(next.scrub).toEqual([40]);
+    expect(next.scrub_epochs).not.toEqual(handed.scrub_epochs);
+    expect((await step([late])).results[0]).toMatchObject({ ok: false, code: 'TG_ERR_SCRUB_STALE' });
+    expect(ledger().blockState(40)).toMatchObject({ state: 'owned', tenant: 'standard-demo', awaitingScrub: true });
+    expect(auditRecords().filter((r) => r.action === 'blocks.scrubbed' && r.decision === 'deny' && r.blocks?.includes(40))).toHaveLength(2);
+    // A confirmation without epochs (an old client) applies nothing.
+    await expect(overSocket.request('POST', '/v1/steps', { step: stepNo++, ops: [{ op: 'scrubbed', blocks: [40] }] })).rejects.toMatchObject({ status: 400, code: 'TG_ERR_BAD_REQUEST' });
+    expect((await step([{ op: 'scrubbed', blocks: [40], epochs: next.scrub_epochs }])).results[0]).toMatchObject({ ok: true });
+    expect(ledger().blockState(40)).toMatchObject({ state: 'owned', tenant: 'standard-demo', awaitingScrub: false });
+    await step([release('standard-demo', 'second-use', [40])]);
   });
 
   test('a block another tenant\'s live request holds is refused for that op only (I1), as a critical record', async () => {
@@ -184,7 +209,7 @@ describe('POST /v1/steps: claim mode, one call per scheduler step', () => {
     const operator = await tg.call(tg.operator, 'POST', '/v1/steps', body);
     expect(operator.status).toBe(403);
     expect((operator.body as { error: { code: string } }).error.code).toBe('TG_ERR_ROLE_DENIED');
-    expect(await overMtls.step({ step: 1, ops: [] })).toEqual({ step: 1, scrub: [], results: [] });
+    expect(await overMtls.step({ step: 1, ops: [] })).toEqual({ step: 1, scrub: [], scrub_epochs: [], results: [] });
   });
 
   test('a restart replays claim-mode state exactly: holders, shared holds, scrub flags, data owners', async () => {
@@ -215,9 +240,9 @@ describe('GET /v1/pools/{name}/ledger: the operator\'s view of what the ledger h
     expect(view.status).toBe(200);
     const body = view.body as { blocks: Array<{ id: number; state: string; tenant: string }>; requests: Array<{ tenant: string; request_id: string; blocks: number[] }> };
     expect(body.blocks.filter((b) => b.id >= 60)).toEqual([
-      { id: 60, state: 'owned', tenant: 'standard-demo', awaiting_scrub: false },
-      { id: 61, state: 'owned', tenant: 'standard-demo', awaiting_scrub: false },
-      { id: 62, state: 'owned', tenant: 'free-demo', awaiting_scrub: false },
+      { id: 60, state: 'owned', tenant: 'standard-demo', epoch: ledger().epochOf(60), awaiting_scrub: false },
+      { id: 61, state: 'owned', tenant: 'standard-demo', epoch: ledger().epochOf(61), awaiting_scrub: false },
+      { id: 62, state: 'owned', tenant: 'free-demo', epoch: ledger().epochOf(62), awaiting_scrub: false },
     ]);
     expect(body.requests).toEqual(expect.arrayContaining([{ tenant: 'standard-demo', request_id: 'view-1', blocks: [60, 61] }, { tenant: 'free-demo', request_id: 'view-2', blocks: [62] }]));
     expect((await tg.call(tg.worker, 'GET', '/v1/pools/shared/ledger')).status).toBe(403);

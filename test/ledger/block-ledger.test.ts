@@ -1,7 +1,7 @@
 import { describe, expect, test } from 'vitest';
 import { isTgError } from '../../src/errors.js';
 import { BlockLedger } from '../../src/ledger/index.js';
-import { newLedger, snapshot, UNKNOWN_ID } from './helpers.js';
+import { currentUse, grants, newLedger, snapshot, UNKNOWN_ID } from './helpers.js';
 
 /** Narrows a result to its success variant, failing the test with the denial otherwise. */
 function expectOk<R extends { ok: boolean }>(result: R): Extract<R, { ok: true }> {
@@ -71,10 +71,46 @@ describe('scrubbing (I2)', () => {
     expect(ledger.usage('b').awaitingScrub).toBe(2);
     expectOk(ledger.access('b', fresh, 'read'));
 
-    expect(expectOk(ledger.confirmScrub(scrubbed)).cleared).toBe(2);
+    expect(expectOk(ledger.confirmScrub(currentUse(ledger, scrubbed))).cleared).toBe(2);
     expectOk(ledger.access('b', scrubbed, 'read'));
     expect(ledger.blockState(scrubbed[0]!)).toMatchObject({ state: 'owned', tenant: 'b', awaitingScrub: false });
     expect(ledger.usage('b').awaitingScrub).toBe(0);
+  });
+
+  test('a late scrub confirmation, after the block was freed and reused, is refused and clears nothing (I2, issue 20.3)', () => {
+    // One block, three tenants: every hand-over is forced through the same block.
+    const ledger = new BlockLedger({ pools: [{ name: 'one', first: 0, last: 0 }] });
+    for (const id of ['a', 'b', 'c']) ledger.registerTenant({ id, priority: 1, quotaBlocks: 1, pool: 'one' });
+    expectOk(ledger.free('a', ids(expectOk(ledger.allocate('a', 1)))));
+    const toB = expectOk(ledger.allocate('b', 1)).blocks[0]!;
+    expect(toB.scrub).toBe(true);
+    const late = { id: toB.id, epoch: toB.epoch }; // the worker zeroed it; the confirmation is delayed
+    // b never saw the confirmation land, wrote, freed: the block holds a mix of a's and b's data.
+    expectOk(ledger.free('b', [toB.id]));
+    expect(expectDenied(ledger.confirmScrub([late])).blocks).toEqual([{ id: toB.id, reason: 'stale_scrub' }]);
+    expect(ledger.blockState(toB.id)).toMatchObject({ state: 'dirty', tenant: null });
+    // c gets it flagged for scrub; the stale confirmation cannot clear c's use either.
+    const toC = expectOk(ledger.allocate('c', 1)).blocks[0]!;
+    expect(toC).toMatchObject({ id: toB.id, scrub: true });
+    expect(toC.epoch).not.toBe(late.epoch);
+    expect(expectDenied(ledger.confirmScrub([late])).blocks).toEqual([{ id: toB.id, reason: 'stale_scrub' }]);
+    expect(ledger.blockState(toB.id)).toMatchObject({ state: 'owned', tenant: 'c', awaitingScrub: true });
+    // The confirmation of c's own use works, and repeating it is harmless.
+    expectOk(ledger.confirmScrub([{ id: toC.id, epoch: toC.epoch }]));
+    expectOk(ledger.confirmScrub([{ id: toC.id, epoch: toC.epoch }]));
+    expect(ledger.blockState(toB.id)).toMatchObject({ state: 'owned', tenant: 'c', awaitingScrub: false });
+  });
+
+  test('a rolled-back operation restores the epochs it advanced (a stale confirmation stays stale, a current one current)', () => {
+    const ledger = newLedger();
+    const first = expectOk(ledger.allocate('a', 1));
+    ledger.commit(first.opId);
+    const id = first.blocks[0]!.id;
+    const before = ledger.epochOf(id);
+    const freed = expectOk(ledger.free('a', [id]));
+    expect(ledger.epochOf(id)).not.toBe(before);
+    ledger.rollbackFrom(freed.opId);
+    expect(ledger.epochOf(id)).toBe(before);
   });
 
   test('a tenant gets its own dirty blocks back without a scrub (I2)', () => {
@@ -189,7 +225,7 @@ describe('only the owner touches a block (I4)', () => {
     const before = snapshot(ledger);
     expect(ledger.free('a', [3, UNKNOWN_ID]).ok).toBe(false);
     expect(ledger.access('a', [0, 1, 5], 'prefix_hit').ok).toBe(false);
-    expect(ledger.confirmScrub([2, UNKNOWN_ID]).ok).toBe(false);
+    expect(ledger.confirmScrub(currentUse(ledger, [2, UNKNOWN_ID])).ok).toBe(false);
     expect(ledger.replayAllocate('a', [4, UNKNOWN_ID]).ok).toBe(false);
     expect(ledger.allocate('a', 9).ok).toBe(false);
     expect(snapshot(ledger)).toEqual(before);
@@ -257,10 +293,10 @@ describe('allocation order and eviction', () => {
     expectOk(ledger.free('a', [2, 3], { cache: true })); // a's cached
     expectOk(ledger.allocate('b', 2)); // 8, 9
     expectOk(ledger.free('b', [8])); // b's dirty
-    expect(expectOk(ledger.allocate('a', 1)).blocks).toEqual([{ id: 0, scrub: false }]);
-    expect(expectOk(ledger.allocate('a', 2)).blocks).toEqual([{ id: 1, scrub: false }, { id: 10, scrub: false }]);
-    expect(expectOk(ledger.allocate('a', 2)).blocks).toEqual([{ id: 11, scrub: false }, { id: 2, scrub: false }]);
-    expect(expectOk(ledger.allocate('a', 2)).blocks).toEqual([{ id: 3, scrub: false }, { id: 8, scrub: true }]);
+    expect(grants(expectOk(ledger.allocate('a', 1)).blocks)).toEqual([{ id: 0, scrub: false }]);
+    expect(grants(expectOk(ledger.allocate('a', 2)).blocks)).toEqual([{ id: 1, scrub: false }, { id: 10, scrub: false }]);
+    expect(grants(expectOk(ledger.allocate('a', 2)).blocks)).toEqual([{ id: 11, scrub: false }, { id: 2, scrub: false }]);
+    expect(grants(expectOk(ledger.allocate('a', 2)).blocks)).toEqual([{ id: 3, scrub: false }, { id: 8, scrub: true }]);
     expect(ledger.allocate('a', 1)).toEqual({ ok: false, reason: 'pool_exhausted', requested: 1, available: 0 });
   });
 
@@ -272,13 +308,13 @@ describe('allocation order and eviction', () => {
     expectOk(ledger.allocate('c', 2)); // 8, 9
     expectOk(ledger.free('b', [4])); // b's dirty
     expect(ledger.removeTenant('c').contaminated).toBe(2); // 8, 9 contaminated
-    expect(expectOk(ledger.allocate('a', 4)).blocks).toEqual([
+    expect(grants(expectOk(ledger.allocate('a', 4)).blocks)).toEqual([
       { id: 10, scrub: false },
       { id: 11, scrub: false },
       { id: 8, scrub: true },
       { id: 9, scrub: true },
     ]);
-    expect(expectOk(ledger.allocate('a', 1)).blocks).toEqual([{ id: 4, scrub: true }]);
+    expect(grants(expectOk(ledger.allocate('a', 1)).blocks)).toEqual([{ id: 4, scrub: true }]);
   });
 
   test('eviction takes other tenants\' cached blocks, least important first, and never owned blocks', () => {
@@ -290,7 +326,7 @@ describe('allocation order and eviction', () => {
     expectOk(ledger.allocate('c', 4)); // 8..11, priority 5, kept owned
 
     const c = expectOk(ledger.allocate('c', 2));
-    expect(c.blocks).toEqual([{ id: 4, scrub: true }, { id: 5, scrub: true }]); // b (4) before a (2)
+    expect(grants(c.blocks)).toEqual([{ id: 4, scrub: true }, { id: 5, scrub: true }]); // b (4) before a (2)
     expect(c.evicted).toEqual([4, 5]);
     expect(ledger.usage('b')).toMatchObject({ cached: 2 });
 
@@ -340,13 +376,13 @@ describe('scrub confirmation, tenants, queries', () => {
     expectOk(ledger.allocate('a', 2)); // own dirty 2, 3
     expectOk(ledger.free('a', [3], { cache: true })); // cached
     // 0: owned b awaiting · 1: contaminated · 2: owned a · 3: cached a · 4: dirty a · 8: owned b
-    const done = expectOk(ledger.confirmScrub([0, 1, 2, 3, 4, 8, 4]));
+    const done = expectOk(ledger.confirmScrub(currentUse(ledger, [0, 1, 2, 3, 4, 8, 4])));
     expect(done).toMatchObject({ cleaned: 3, cleared: 1 });
     expect(ledger.blockState(0)).toMatchObject({ state: 'owned', tenant: 'b', awaitingScrub: false });
     for (const id of [1, 3, 4]) expect(ledger.blockState(id)).toMatchObject({ state: 'clean' });
     expect(ledger.blockState(2)).toMatchObject({ state: 'owned', tenant: 'a' });
     expect(ledger.usage('a')).toMatchObject({ owned: 1, cached: 0 });
-    expect(ledger.confirmScrub([UNKNOWN_ID])).toEqual({
+    expect(ledger.confirmScrub(currentUse(ledger, [UNKNOWN_ID]))).toEqual({
       ok: false,
       reason: 'blocks_denied',
       violation: false,

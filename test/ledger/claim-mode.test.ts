@@ -5,7 +5,7 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import type { BlockLedger, ClaimResult } from '../../src/ledger/index.js';
-import { newLedger, snapshot } from './helpers.js';
+import { currentUse, grants, newLedger, snapshot } from './helpers.js';
 
 function ok<R extends { ok: boolean }>(result: R): Extract<R, { ok: true }> {
   if (!result.ok) throw new Error(`expected success, got ${JSON.stringify(result)}`);
@@ -21,7 +21,7 @@ describe('claim: engine-chosen blocks', () => {
   test('a clean block is claimed without scrub; the request holds it', () => {
     const ledger = newLedger();
     const claimed = ok(ledger.claim('a', 'r1', [3, 4]));
-    expect(claimed.blocks).toEqual([{ id: 3, scrub: false }, { id: 4, scrub: false }]);
+    expect(grants(claimed.blocks)).toEqual([{ id: 3, scrub: false }, { id: 4, scrub: false }]);
     expect(ledger.requestBlocks('a', 'r1')).toEqual([3, 4]);
     expect(ledger.blockState(3)).toMatchObject({ state: 'owned', tenant: 'a', awaitingScrub: false });
   });
@@ -41,14 +41,14 @@ describe('claim: engine-chosen blocks', () => {
     ok(ledger.claim('a', 'r1', [3, 4]));
     ok(ledger.release('a', 'r1', [3, 4], { cache: true }));
     const other = ok(ledger.claim('b', 'r2', [3]));
-    expect(other.blocks).toEqual([{ id: 3, scrub: true }]);
+    expect(grants(other.blocks)).toEqual([{ id: 3, scrub: true }]);
     expect(other.evicted).toEqual([3]);
     const own = ok(ledger.claim('a', 'r3', [4]));
-    expect(own.blocks).toEqual([{ id: 4, scrub: false }]);
+    expect(grants(own.blocks)).toEqual([{ id: 4, scrub: false }]);
     expect(own.reclaimed).toEqual([4]);
     // Reading 3 before the scrub is confirmed is refused (I2), then allowed.
     expect(ledger.access('b', [3], 'read').ok).toBe(false);
-    ok(ledger.confirmScrub([3]));
+    ok(ledger.confirmScrub(currentUse(ledger, [3])));
     expect(ledger.access('b', [3], 'read').ok).toBe(true);
   });
 
@@ -70,7 +70,7 @@ describe('claim: engine-chosen blocks', () => {
     ok(ledger.claim('a', 'r2', [6]));
     const hit = ok(ledger.claim('a', 'r3', [7], [1, 2, 6]));
     expect(hit.hits).toBe(3);
-    expect(hit.blocks).toEqual([{ id: 7, scrub: false }]);
+    expect(grants(hit.blocks)).toEqual([{ id: 7, scrub: false }]);
     const released = ok(ledger.release('a', 'r2', [6], { cache: true }));
     expect(released.shared).toBe(1);
     expect(ledger.blockState(6)).toMatchObject({ state: 'owned', tenant: 'a' });
@@ -104,7 +104,7 @@ describe('claim: engine-chosen blocks', () => {
     const ledger = newLedger();
     expect(reasons(ledger.claim('a', 'r1', [200]))).toEqual(['wrong_pool:200']);
     expect(ledger.claim('a', 'r1', [100])).toMatchObject({ ok: false, violation: true });
-    expect(ok(ledger.claim('e', 'r1', [100])).blocks).toEqual([{ id: 100, scrub: false }]);
+    expect(grants(ok(ledger.claim('e', 'r1', [100])).blocks)).toEqual([{ id: 100, scrub: false }]);
   });
 
   test('I4: only the holding request releases; another tenant\'s release is a violation', () => {
@@ -123,7 +123,7 @@ describe('claim: engine-chosen blocks', () => {
     ok(ledger.release('a', 'r1', [3], { cache: true }));
     ok(ledger.claim('b', 'r2', [3]));
     expect(ok(ledger.release('b', 'r2', [3], { cache: true })).contaminated).toBe(1);
-    expect(ok(ledger.claim('a', 'r3', [3])).blocks).toEqual([{ id: 3, scrub: true }]);
+    expect(grants(ok(ledger.claim('a', 'r3', [3])).blocks)).toEqual([{ id: 3, scrub: true }]);
   });
 
   test('removing a tenant drops its live requests and contaminates their blocks', () => {
@@ -131,7 +131,7 @@ describe('claim: engine-chosen blocks', () => {
     ok(ledger.claim('a', 'r1', [3, 4]));
     ledger.removeTenant('a');
     expect(ledger.checkInvariants()).toEqual({ ok: true, violations: [] });
-    expect(ok(ledger.claim('b', 'r1', [3])).blocks).toEqual([{ id: 3, scrub: true }]);
+    expect(grants(ok(ledger.claim('b', 'r1', [3])).blocks)).toEqual([{ id: 3, scrub: true }]);
   });
 });
 
@@ -161,9 +161,10 @@ function apply(ledger: BlockLedger, step: Step): { opId: number; replay: (target
     const { opId } = ok(ledger.release(step.tenant, `r${step.req}`, held, { cache: step.cache }));
     return { opId, replay: (target) => ok(target.release(step.tenant, `r${step.req}`, held, { cache: step.cache })) };
   }
-  const result = ledger.confirmScrub(step.blocks);
+  const confirmations = currentUse(ledger, step.blocks);
+  const result = ledger.confirmScrub(confirmations);
   if (!result.ok) return null;
-  return { opId: result.opId, replay: (target) => ok(target.confirmScrub(step.blocks)) };
+  return { opId: result.opId, replay: (target) => ok(target.confirmScrub(confirmations)) };
 }
 
 /** Snapshot plus what claim mode adds: each live request's blocks. */

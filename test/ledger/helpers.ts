@@ -3,7 +3,7 @@
  * four tenants, random operation sequences, and a snapshot of everything observable.
  */
 import fc from 'fast-check';
-import { BlockLedger, type BlockId, type LedgerTenant, type PoolSpec } from '../../src/ledger/index.js';
+import { BlockLedger, type AllocatedBlock, type BlockId, type LedgerTenant, type PoolSpec, type ScrubConfirmation } from '../../src/ledger/index.js';
 
 export const POOLS: PoolSpec[] = [
   { name: 'shared', first: 0, last: 11 },
@@ -141,4 +141,14 @@ export function resolvePicks(ledger: BlockLedger, op: Op): BlockId[] {
   const picked = op.picks.map((pick) => candidates[pick % candidates.length]!);
   // Repeats are only interesting in adversarial batches; elsewhere they would mask the rest.
   return op.from === 'any' ? picked : [...new Set(picked)];
+}
+
+/** Confirmations of `ids` for their current use (what a prompt worker sends); unknown ids get epoch 0. */
+export function currentUse(ledger: BlockLedger, ids: readonly BlockId[]): ScrubConfirmation[] {
+  return ids.map((id) => ({ id, epoch: ledger.epochOf(id) ?? 0 }));
+}
+
+/** What a grant decided per block (id and scrub flag), without its epoch, for comparing with literals. */
+export function grants(blocks: readonly AllocatedBlock[]): Array<{ id: BlockId; scrub: boolean }> {
+  return blocks.map(({ id, scrub }) => ({ id, scrub }));
 }

@@ -8,7 +8,7 @@
 import { expect } from 'vitest';
 import { isTgError } from '../../src/errors.js';
 import type { BlockDenial, BlockId, BlockLedger, BlockState, LedgerTenant } from '../../src/ledger/index.js';
-import { ALL_IDS, POOLS, type Op, resolvePicks, tenantSpec } from './helpers.js';
+import { ALL_IDS, currentUse, POOLS, type Op, resolvePicks, tenantSpec } from './helpers.js';
 
 type Kind = 'clean' | 'owned' | 'cached' | 'dirty' | 'contaminated';
 
@@ -238,7 +238,7 @@ export class LedgerModel {
   }
 
   private scrub(ledger: BlockLedger, ids: BlockId[]): void {
-    const result = value<unknown>(attempt(() => ledger.confirmScrub(ids)));
+    const result = value<unknown>(attempt(() => ledger.confirmScrub(currentUse(ledger, ids))));
     const unknown = ids.filter((blockId) => !this.blocks.has(blockId));
     if (unknown.length > 0) {
       return void expect(result).toEqual({

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
 import { isTgError } from '../../src/errors.js';
 import type { BlockId, BlockLedger, LedgerTenant, OpId, TenantPatch } from '../../src/ledger/index.js';
-import { type Op, TENANTS, newLedger, opsArb, resolvePicks, snapshot, tenantSpec } from './helpers.js';
+import { currentUse, type Op, TENANTS, newLedger, opsArb, resolvePicks, snapshot, tenantSpec } from './helpers.js';
 
 /** One concrete ledger call, as the lead would record it in the audit log. */
 type Call =
@@ -50,7 +50,7 @@ function invoke(ledger: BlockLedger, call: Call): object {
     case 'free':
       return ledger.free(call.tenant, call.ids, { cache: call.cache });
     case 'confirmScrub':
-      return ledger.confirmScrub(call.ids);
+      return ledger.confirmScrub(currentUse(ledger, call.ids));
     case 'access':
       return ledger.access(call.tenant, call.ids, call.mode);
     case 'updateTenant':
@@ -118,7 +118,7 @@ describe('rollback (failed durable write)', () => {
     const mark = live.allocate('c', 6); // clean 10, 11, then contaminated/dirty/evictions
     expect(mark.ok).toBe(true);
     if (!mark.ok) return;
-    live.confirmScrub(mark.blocks.map((block) => block.id));
+    live.confirmScrub(mark.blocks);
     live.access('a', [3], 'read');
     live.access('a', [1], 'prefix_hit');
     live.free('c', mark.blocks.slice(0, 3).map((block) => block.id), { cache: true });

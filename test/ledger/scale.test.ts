@@ -1,5 +1,6 @@
 import { expect, test } from 'vitest';
 import { BlockLedger } from '../../src/ledger/index.js';
+import { currentUse } from './helpers.js';
 
 test('a 1,000,000-block ledger constructs, allocates, evicts, frees, scrubs and rolls back (cost is per block touched)', () => {
   const ledger = new BlockLedger({
@@ -36,7 +37,7 @@ test('a 1,000,000-block ledger constructs, allocates, evicts, frees, scrubs and 
   expect(again.blocks.map((block) => block.id)).toEqual(second.blocks.map((block) => block.id));
   ledger.commit(again.opId);
 
-  const scrub = ledger.confirmScrub(again.evicted);
+  const scrub = ledger.confirmScrub(currentUse(ledger, again.evicted));
   if (!scrub.ok) throw new Error('scrub failed');
   expect(scrub.cleared).toBe(200_000);
   ledger.commit(ledger.removeTenant('free-tier').opId);

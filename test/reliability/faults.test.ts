@@ -107,7 +107,8 @@ describe.skipIf(!prlimitWorks)('audit disk full: every state-changing route fami
     // The first write that fails (the allocation's own record) and the refusals after it.
     expectAuditDown(await tg.call(tg.worker, 'POST', '/v1/blocks/allocate', { tenant: 'free-demo', request_id: 'b-2', count: 2 }));
     expectAuditDown(await tg.call(tg.worker, 'POST', '/v1/blocks/free', { tenant: 'free-demo', blocks: [ids[0], ids[1]], cache: true }));
-    expectAuditDown(await tg.call(tg.worker, 'POST', '/v1/blocks/scrubbed', { blocks: [ids[3]] }));
+    const freedEpoch = ((await tg.call(tg.operator, 'GET', '/v1/pools/shared/ledger')).body as { blocks: { id: number; epoch: number }[] }).blocks.find((b) => b.id === ids[3])!.epoch;
+    expectAuditDown(await tg.call(tg.worker, 'POST', '/v1/blocks/scrubbed', { blocks: [ids[3]], epochs: [freedEpoch] }));
     expectAuditDown(await tg.call(tg.worker, 'POST', '/v1/blocks/access', { tenant: 'free-demo', blocks: [ids[2]], mode: 'read' }));
     expect(await stateSnapshot(tg, captured)).toEqual(before);
 

@@ -218,7 +218,7 @@ const ROUTES: readonly Route[] = [
   { name: 'POST /v1/admission/{id}/complete', role: 'W', method: 'POST', path: '/v1/admission/{a}/complete', body: 'json', template: { input_tokens: 3, output_tokens: 5 }, a: ['req-inflight', 'req-other'] },
   { name: 'POST /v1/blocks/allocate', role: 'W', method: 'POST', path: '/v1/blocks/allocate', body: 'json', template: { tenant: 'free-demo', request_id: 'fz-alloc', count: 2 } },
   { name: 'POST /v1/blocks/free', role: 'W', method: 'POST', path: '/v1/blocks/free', body: 'json', template: { tenant: 'free-demo', blocks: [0, 1], cache: false } },
-  { name: 'POST /v1/blocks/scrubbed', role: 'W', method: 'POST', path: '/v1/blocks/scrubbed', body: 'json', template: { blocks: [8, 9] } },
+  { name: 'POST /v1/blocks/scrubbed', role: 'W', method: 'POST', path: '/v1/blocks/scrubbed', body: 'json', template: { blocks: [8, 9], epochs: [0, 0] } },
   { name: 'POST /v1/blocks/access', role: 'W', method: 'POST', path: '/v1/blocks/access', body: 'json', template: { tenant: 'free-demo', blocks: [2, 3], mode: 'read' } },
   { name: 'POST /v1/adapters', role: 'T', method: 'POST', path: '/v1/adapters', body: 'json', template: { adapter_id: 'fz-adapter', sha256: SHA, rank: 8, public: false } },
   { name: 'POST /v1/adapters/apply', role: 'W', method: 'POST', path: '/v1/adapters/apply', body: 'json', template: { batch: [{ request_id: 'r1', tenant: 'free-demo', adapter_id: 'seed-adapter', sha256: SHA }] } },

@@ -44,8 +44,8 @@ const digest = (bytes: Buffer): string => createHash('sha256').update(bytes).dig
 class AckModel {
   readonly owned = new Map<number, Tenant>();
   readonly dirty = new Map<number, Tenant>();
-  /** Owned blocks that came with `scrub: true` and whose scrub was not yet confirmed (I2). */
-  readonly awaitingScrub = new Set<number>();
+  /** Owned blocks that came with `scrub: true` and whose scrub was not yet confirmed (I2), with their use epoch. */
+  readonly awaitingScrub = new Map<number, number>();
   /** Blocks touched by an operation in flight at the kill (a free or a scrub confirmation). */
   readonly uncertain = new Set<number>();
   /** Allocations in flight at the kill, resolved afterwards from the audit log by request id. */
@@ -57,11 +57,11 @@ class AckModel {
   readonly blobInFlight = new Map<string, string>();
   rotatedTo = 0;
 
-  allocated(tenant: Tenant, blocks: ReadonlyArray<{ readonly id: number; readonly scrub: boolean }>): void {
-    for (const { id, scrub } of blocks) {
+  allocated(tenant: Tenant, blocks: ReadonlyArray<{ readonly id: number; readonly scrub: boolean; readonly epoch: number }>): void {
+    for (const { id, scrub, epoch } of blocks) {
       this.owned.set(id, tenant);
       this.dirty.delete(id);
-      if (scrub) this.awaitingScrub.add(id);
+      if (scrub) this.awaitingScrub.set(id, epoch);
     }
   }
 }
@@ -131,7 +131,7 @@ async function checkAfterKill(setup: InitResult, model: AckModel): Promise<void>
     model.awaitingScrub.delete(id);
     if (state.state === 'owned') {
       model.owned.set(id, state.tenant as Tenant);
-      if (state.awaitingScrub) model.awaitingScrub.add(id);
+      if (state.awaitingScrub) model.awaitingScrub.set(id, ledger.epochOf(id)!);
     } else if (state.state === 'dirty') model.dirty.set(id, state.tenant as Tenant);
   }
   model.uncertain.clear();
@@ -193,8 +193,8 @@ function asStepTenant(id: string): StepTenant {
 class StepModel {
   /** Who last wrote each block: a tenant, or null for mixed data (contaminated); no entry: clean. */
   readonly data = new Map<number, StepTenant | null>();
-  /** Held blocks claimed with another tenant's or mixed data whose scrub is not yet confirmed (I2). */
-  readonly awaitingScrub = new Set<number>();
+  /** Held blocks claimed with another tenant's or mixed data whose scrub is not yet confirmed (I2), with their use epoch (-1 until the answer tells it). */
+  readonly awaitingScrub = new Map<number, number>();
   /** Live requests (ids are unique across tenants) and the blocks each holds. */
   readonly requests = new Map<string, { tenant: StepTenant; blocks: Set<number> }>();
   /** Per engine, the step it had sent and had no answer for when the process died. */
@@ -203,7 +203,7 @@ class StepModel {
   clone(): StepModel {
     const copy = new StepModel();
     for (const [id, owner] of this.data) copy.data.set(id, owner);
-    for (const id of this.awaitingScrub) copy.awaitingScrub.add(id);
+    for (const [id, epoch] of this.awaitingScrub) copy.awaitingScrub.set(id, epoch);
     for (const [requestId, r] of this.requests) copy.requests.set(requestId, { tenant: r.tenant, blocks: new Set(r.blocks) });
     return copy;
   }
@@ -260,7 +260,7 @@ class StepModel {
       for (const id of op.blocks) {
         const owner = this.data.get(id);
         if (owner !== undefined && owner !== tenant) {
-          this.awaitingScrub.add(id);
+          this.awaitingScrub.set(id, -1);
           out.scrub.push(id);
         }
         this.data.set(id, tenant);
@@ -296,7 +296,7 @@ class StepModel {
       if (state.state === 'clean') this.data.delete(id);
       else if (state.state === 'owned') {
         this.data.set(id, asStepTenant(state.tenant));
-        if (state.awaitingScrub) this.awaitingScrub.add(id);
+        if (state.awaitingScrub) this.awaitingScrub.set(id, ledger.epochOf(id)!);
       } else this.data.set(id, state.tenant === null ? null : asStepTenant(state.tenant)); // dirty (claim mode here never caches)
     }
   }
@@ -320,7 +320,7 @@ function planStep(model: StepModel, engine: number, newRequestId: () => string):
   const free = (): number[] => mine.filter((id) => scratch.holders(id).count === 0);
 
   const confirm = mine.filter((id) => scratch.awaitingScrub.has(id) && Math.random() < 0.7);
-  if (confirm.length > 0) push({ op: 'scrubbed', blocks: confirm });
+  if (confirm.length > 0) push({ op: 'scrubbed', blocks: confirm, epochs: confirm.map((id) => scratch.awaitingScrub.get(id)!) });
   const running: Array<[string, StepTenant]> = [];
   for (const [requestId, { tenant, blocks }] of [...scratch.requests].filter(([id]) => id.startsWith(`e${engine}-`))) {
     const fate = Math.random();
@@ -390,7 +390,7 @@ async function checkStepsOnline(sidecar: SidecarProcess, engine: SidecarClient, 
     const step = nextStep();
     const other = STEP_TENANTS.find((t) => t !== tenant)!;
     const res = await engine.step({ step, ops: [{ op: 'claim', tenant: other, request_id: `probe-${step}`, blocks: [id] }] });
-    expect(res).toEqual({ step, scrub: [], results: [{ index: 0, ok: false, code: 'TG_ERR_NOT_OWNER', reasons: [`not_owner:${id}`] }] });
+    expect(res).toEqual({ step, scrub: [], scrub_epochs: [], results: [{ index: 0, ok: false, code: 'TG_ERR_NOT_OWNER', reasons: [`not_owner:${id}`] }] });
     probes++;
   }
   return probes;
@@ -448,7 +448,7 @@ describe('crash recovery under mixed load', () => {
           const unconfirmed = mine.filter((id) => model.awaitingScrub.has(id));
           if (unconfirmed.length > 0) {
             unconfirmed.forEach((id) => model.uncertain.add(id));
-            const res = await worker.call(sidecar.url, 'POST', '/v1/blocks/scrubbed', { blocks: unconfirmed });
+            const res = await worker.call(sidecar.url, 'POST', '/v1/blocks/scrubbed', { blocks: unconfirmed, epochs: unconfirmed.map((id) => model.awaitingScrub.get(id)!) });
             expect(res.status).toBe(200);
             unconfirmed.forEach((id) => {
               model.awaitingScrub.delete(id);
@@ -475,7 +475,7 @@ describe('crash recovery under mixed load', () => {
             model.inflightAllocations.delete(requestId);
             if (res.status === 429) return; // quota or pool exhausted: nothing changed
             expect(res.status).toBe(200);
-            const blocks = (res.body as { blocks: Array<{ id: number; scrub: boolean }> }).blocks;
+            const blocks = (res.body as { blocks: Array<{ id: number; scrub: boolean; epoch: number }> }).blocks;
             model.allocated(tenant, blocks);
             mine.push(...blocks.map((b) => b.id));
             acked.blocks++;
@@ -607,6 +607,7 @@ describe('crash recovery under mixed load', () => {
             }
             // I2: exactly the claimed blocks holding the other tenant's or mixed data are to be zeroed.
             expect(res.scrub).toEqual(scrub);
+            res.scrub.forEach((id, i) => model.awaitingScrub.set(id, res.scrub_epochs[i]!));
             acked.steps++;
             if (scrub.length > 0) acked.scrubLists++;
             // The forward pass. Engine 0 plans its next step as soon as an answer arrives, so every kill finds a step in flight.
@@ -634,7 +635,7 @@ describe('crash recovery under mixed load', () => {
       // And every block's data owner survived: a claim of the whole pool is told to scrub exactly the blocks holding another tenant's or mixed data.
       const sweep = nextStep();
       const foreign = POOL_IDS.filter((id) => model.data.has(id) && model.data.get(id) !== 'free-demo');
-      expect(await engine!.step({ step: sweep, ops: [{ op: 'claim', tenant: 'free-demo', request_id: 'sweep', blocks: POOL_IDS }] })).toEqual({ step: sweep, scrub: foreign, results: [{ index: 0, ok: true }] });
+      expect(await engine!.step({ step: sweep, ops: [{ op: 'claim', tenant: 'free-demo', request_id: 'sweep', blocks: POOL_IDS }] })).toMatchObject({ step: sweep, scrub: foreign, results: [{ index: 0, ok: true }] });
 
       // The run did exercise claim mode: many steps, scrub lists, shared holds, contamination, steps in flight at the kills.
       expect(acked.steps).toBeGreaterThan(50);

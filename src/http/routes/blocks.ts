@@ -23,7 +23,7 @@ export function blockRoutes(services: SidecarServices): Router {
 
   router.post('/v1/blocks/scrubbed', authorize(services, 'blocks.scrubbed'), async (req, res) => {
     const body = parseBody(schemas.scrubbed, req.body);
-    res.json(await blocks.scrubbed(principalOf(res), body.blocks));
+    res.json(await blocks.scrubbed(principalOf(res), body.blocks, body.epochs));
   });
 
   router.post('/v1/blocks/access', authorize(services, 'blocks.access'), async (req, res) => {

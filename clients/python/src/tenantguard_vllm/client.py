@@ -30,6 +30,9 @@ class ReleaseOp(TypedDict):
 class ScrubbedOp(TypedDict):
     op: Literal["scrubbed"]
     blocks: list[int]
+    #: ``epochs[i]`` is the use epoch ``blocks[i]`` was listed for scrubbing in (``scrub_epochs``):
+    #: the sidecar refuses a confirmation that outlived that use (I2).
+    epochs: list[int]
 
 
 StepOp = Union[ClaimOp, ReleaseOp, ScrubbedOp]
@@ -45,6 +48,7 @@ class StepOpResult(TypedDict):
 class StepResponse(TypedDict):
     step: int
     scrub: list[int]
+    scrub_epochs: list[int]
     results: list[StepOpResult]
 
 

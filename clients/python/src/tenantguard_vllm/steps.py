@@ -47,6 +47,8 @@ class StepPlanner:
         self._held_tenant: dict[str, str] = {}
         self._releases: list[ReleaseOp] = []
         self._zeroed: set[int] = set()
+        #: Block → the use epoch the sidecar listed it for scrubbing in; its confirmation names it.
+        self._scrub_epochs: dict[int, int] = {}
         #: Requests refused at step time without computed blocks: failed in the next step.
         self._fail_next: dict[str, int] = {}
         #: Fresh blocks of refused claims: the request still writes them in its last forward pass,
@@ -95,9 +97,12 @@ class StepPlanner:
         claims = self._claims(output)
 
         ops: list[StepOp] = []
-        zeroed = sorted(self._zeroed)
+        # Only blocks the sidecar listed are confirmed, each for the use it was listed in. Blocks
+        # zeroed for the engine's own sake (writes of refused claims) are unknown to the ledger.
+        zeroed = sorted(b for b in self._zeroed if b in self._scrub_epochs)
+        self._zeroed.difference_update([b for b in self._zeroed if b not in self._scrub_epochs])
         if zeroed:
-            ops.append(ScrubbedOp(op="scrubbed", blocks=zeroed))
+            ops.append(ScrubbedOp(op="scrubbed", blocks=zeroed, epochs=[self._scrub_epochs[b] for b in zeroed]))
         releases = self._releases
         ops.extend(releases)
         first_claim = len(ops)
@@ -127,6 +132,8 @@ class StepPlanner:
             self.last_call_seconds = time.perf_counter() - started
             self.calls += 1
         self._zeroed.difference_update(zeroed)
+        for block in zeroed:
+            del self._scrub_epochs[block]
         self._releases = []
         results = {int(r["index"]): r for r in answer["results"]}
         for index, sent in enumerate(ops[:first_claim]):
@@ -141,7 +148,10 @@ class StepPlanner:
             else:
                 self._refuse(claim, str(result.get("code", "TG_ERR_INTERNAL")) if result else "TG_ERR_INTERNAL", outcome)
         listed = set(outcome.scrub)
-        outcome.scrub.extend(b for b in (int(b) for b in answer["scrub"]) if b not in listed)
+        for block, epoch in zip(answer["scrub"], answer["scrub_epochs"], strict=True):
+            self._scrub_epochs[int(block)] = int(epoch)
+            if int(block) not in listed:
+                outcome.scrub.append(int(block))
         return outcome
 
     def _claims(self, output: SchedulerOutput) -> list[_Claim]:
