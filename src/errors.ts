@@ -37,6 +37,7 @@ export const Errors = {
   TOO_LARGE: { code: 'TG_ERR_TOO_LARGE', status: 413, message: 'request body is larger than allowed' },
   QUOTA: { code: 'TG_ERR_QUOTA', status: 429, message: 'KV block quota exceeded; free blocks before allocating more' },
   POOL_EXHAUSTED: { code: 'TG_ERR_POOL_EXHAUSTED', status: 429, message: 'no free blocks in the pool; retry after blocks are freed' },
+  ADAPTER_LIMIT: { code: 'TG_ERR_ADAPTER_LIMIT', status: 429, message: 'tenant holds as many registered adapters as its tier allows; re-register one of its adapter ids to replace it, or ask the operator for a higher tier' },
   // admission (per-tenant limits, worker capacity)
   CONCURRENCY_LIMIT: { code: 'TG_ERR_CONCURRENCY_LIMIT', status: 429, message: 'tenant has as many requests admitted or queued as its tier allows; retry after one completes' },
   TOKEN_LIMIT: { code: 'TG_ERR_TOKEN_LIMIT', status: 429, message: 'tenant tokens-per-minute limit reached (or the request alone exceeds it); retry after Retry-After' },

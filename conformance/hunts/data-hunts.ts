@@ -8,7 +8,7 @@ import { InvariantViolation, runHunt, type HuntRun } from './hunt-kit.js';
 interface TenantData {
   /** Offloaded block key → the canary content stored under it. */
   readonly blobs: Map<string, string>;
-  /** Adapter id → whether it is public. */
+  /** Adapter id (in this tenant's own namespace) → whether it is public, and its digest. */
   readonly adapters: Map<string, { public: boolean; sha256: string }>;
   tokensIn: number;
   tokensOut: number;
@@ -25,14 +25,18 @@ interface Real {
 
 const ACTING_FOR = 'x-tenantguard-acting-for';
 
+/** Adapter ids the hunt registers, per tenant (well within the free tier's cap of 16, issue 20.5). */
+const HUNT_ADAPTER_SLOTS = 4;
+
 /** Per-target baseline of each tenant's metrics, so figures planted by the hunt can be checked exactly. */
 const planted = new WeakMap<ConformanceTarget, Map<string, TenantData>>();
 
 /**
  * Interleavings of offload put/get (with cross-tenant attempts), adapter register/apply (with
- * cross-tenant applies), admission + completion with distinct token figures, and metrics queries.
- * Oracles: K1 (a tenant's namespace never yields another tenant's bytes), A1 (an adapter is
- * applied only for its owner unless public), M1 (a tenant's metrics equal exactly its own planted
+ * cross-tenant applies and the same ids in several tenants' namespaces), admission + completion with
+ * distinct token figures, and metrics queries. Oracles: K1 (a tenant's namespace never yields
+ * another tenant's bytes), A1 (an adapter is applied only for its owner unless public and named
+ * `<owner>/<id>`; registering a name another tenant holds answers like a fresh one), M1 (a tenant's metrics equal exactly its own planted
  * figures and name nobody else). Every response for tenant X is searched for other tenants'
  * canaries (L1).
  */
@@ -78,33 +82,51 @@ export function dataHunt(ctx: ControlContext, check: 'K1' | 'A1' | 'M1'): HuntRu
     toString = (): string => `get(${this.pathTenant}/${this.key} for ${this.actingFor})`;
   }
 
+  /** A refusal a hunt must accept: the tenant holds as many adapters as its tier allows (issue 20.5). */
+  const atAdapterCap = (res: { status: number; body: unknown }): boolean => res.status === 429 && (res.body as { error?: { code?: string } } | undefined)?.error?.code === 'TG_ERR_ADAPTER_LIMIT';
+
+  /**
+   * Registers (or replaces) one of a few ids, the same ids for every tenant: the hunt must not use
+   * up the target's adapter caps (issue 20.5), and ids are per tenant, so another tenant holding
+   * the same id must change nothing about the answer (no "taken" oracle) nor about its adapter.
+   * Ids never name a tenant: responses for one tenant must not name another (L1).
+   */
   class RegisterAdapter implements fc.AsyncCommand<Model, Real> {
-    constructor(readonly tenant: string, readonly isPublic: boolean) {}
+    constructor(readonly tenant: string, readonly slot: number, readonly isPublic: boolean) {}
     check = (): boolean => true;
     async run(_m: Model, real: Real): Promise<void> {
-      const id = `hunt-${this.tenant}-${randomBytes(4).toString('hex')}`;
-      const sha256 = createHash('sha256').update(id).digest('hex');
+      const id = `hunt-adapter-${this.slot}`;
+      const sha256 = createHash('sha256').update(`${id}:${randomBytes(8).toString('hex')}`).digest('hex');
       const res = await real.target.call(`${this.tenant}#cert`, 'POST', '/v1/adapters', { body: { adapter_id: id, sha256, rank: 8, public: this.isPublic }, forTenant: this.tenant });
-      if (res.status !== 201) throw new Error(`adapter registration refused: ${res.status}`);
+      if (atAdapterCap(res)) return;
+      if (res.status !== 201) {
+        const holders = tenants.filter((t) => t !== this.tenant && state.get(t)!.adapters.has(id));
+        if (holders.length > 0) fail('A1', `${this.tenant} registering ${id}, which ${holders.join(', ')} also holds, answered ${res.status}: whether another tenant holds a name must not change the answer`);
+        throw new Error(`adapter registration refused: ${res.status}`);
+      }
       state.get(this.tenant)!.adapters.set(id, { public: this.isPublic, sha256 });
     }
-    toString = (): string => `register-adapter(${this.tenant}${this.isPublic ? ', public' : ''})`;
+    toString = (): string => `register-adapter(${this.tenant} #${this.slot}${this.isPublic ? ', public' : ''})`;
   }
 
+  /** A request of `tenant` names `owner`'s adapter: by its bare id, or owner-qualified (`<owner>/<id>`). */
   class ApplyAdapter implements fc.AsyncCommand<Model, Real> {
-    constructor(readonly tenant: string, readonly owner: string, readonly index: number) {}
+    constructor(readonly tenant: string, readonly owner: string, readonly index: number, readonly qualified: boolean) {}
     check = (): boolean => state.get(this.owner)!.adapters.size > 0;
     async run(_m: Model, real: Real): Promise<void> {
       const adapters = [...state.get(this.owner)!.adapters];
       const [id, info] = adapters[this.index % adapters.length]!;
-      const res = await real.target.call('worker', 'POST', '/v1/adapters/apply', { body: { batch: [{ request_id: 'r1', tenant: this.tenant, adapter_id: id, sha256: info.sha256 }] }, forTenant: this.tenant });
+      const name = this.qualified ? `${this.owner}/${id}` : id;
+      const res = await real.target.call('worker', 'POST', '/v1/adapters/apply', { body: { batch: [{ request_id: 'r1', tenant: this.tenant, adapter_id: name, sha256: info.sha256 }] }, forTenant: this.tenant });
       if (res.status !== 200) throw new Error(`adapter apply failed: ${res.status}`);
       const allowed = (res.body as { results: { allow: boolean }[] }).results[0]?.allow === true;
-      const permitted = this.tenant === this.owner || info.public;
-      if (allowed && !permitted) fail('A1', `${this.owner}'s private adapter ${id} was applied to a request of ${this.tenant}`);
-      if (!allowed && permitted) throw new Error(`a permitted adapter apply was refused for ${this.tenant}`);
+      // A bare id always names the request's own tenant's namespace; a same-named adapter there has
+      // other weights (digests are random per registration), so only the owner or a public share may run it.
+      const permitted = this.tenant === this.owner || (this.qualified && info.public);
+      if (allowed && !permitted) fail('A1', `${this.owner}'s ${info.public ? 'public' : 'private'} adapter ${id} was applied to a request of ${this.tenant} naming "${name}"`);
+      if (!allowed && permitted) throw new Error(`a permitted adapter apply was refused for ${this.tenant} naming "${name}"`);
     }
-    toString = (): string => `apply(${this.owner}'s #${this.index} for ${this.tenant})`;
+    toString = (): string => `apply(${this.owner}'s #${this.index} for ${this.tenant}${this.qualified ? ', qualified' : ''})`;
   }
 
   class Serve implements fc.AsyncCommand<Model, Real> {
@@ -148,8 +170,8 @@ export function dataHunt(ctx: ControlContext, check: 'K1' | 'A1' | 'M1'): HuntRu
     commands: [
       fc.tuple(tenantArb, key).map(([t, k]) => new PutBlob(t, k)),
       fc.tuple(tenantArb, tenantArb, key).map(([a, p, k]) => new GetBlob(a, p, k)),
-      fc.tuple(tenantArb, fc.boolean()).map(([t, p]) => new RegisterAdapter(t, p)),
-      fc.tuple(tenantArb, tenantArb, fc.nat()).map(([t, o, i]) => new ApplyAdapter(t, o, i)),
+      fc.tuple(tenantArb, fc.nat({ max: HUNT_ADAPTER_SLOTS - 1 }), fc.boolean()).map(([t, slot, p]) => new RegisterAdapter(t, slot, p)),
+      fc.tuple(tenantArb, tenantArb, fc.nat(), fc.boolean()).map(([t, o, i, q]) => new ApplyAdapter(t, o, i, q)),
       fc.tuple(tenantArb, fc.integer({ min: 1, max: 97 }), fc.integer({ min: 1, max: 13 })).map(([t, i, o]) => new Serve(t, i, o)),
       tenantArb.map((t) => new ReadMetrics(t)),
     ],

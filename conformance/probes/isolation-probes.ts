@@ -75,9 +75,12 @@ export async function probeDataKeyBinding(ctx: ControlContext): Promise<ControlO
 export async function probeAdapterDigest(ctx: ControlContext): Promise<ControlOutcome> {
   const e = new Evidence();
   const tenant = ctx.target.tenantIds[0]!;
-  const id = `probe-digest-${Date.now()}`;
+  // A fixed id: re-registering it replaces it, so repeated runs take no new slot of the tenant's
+  // adapter cap (issue 20.5).
+  const id = 'probe-digest';
   const sha256 = createHash('sha256').update(id).digest('hex');
-  await ctx.target.call(`${tenant}#cert`, 'POST', '/v1/adapters', { body: { adapter_id: id, sha256, rank: 4 }, forTenant: tenant });
+  const registered = await ctx.target.call(`${tenant}#cert`, 'POST', '/v1/adapters', { body: { adapter_id: id, sha256, rank: 4 }, forTenant: tenant });
+  e.expect(`${tenant} registers adapter ${id} -> ${registered.status} ${errorCode(registered.body)} (want 201)`, registered.status === 201);
   const res = await ctx.target.call('worker', 'POST', '/v1/adapters/apply', { body: { batch: [{ request_id: 'r', tenant, adapter_id: id, sha256: createHash('sha256').update('tampered').digest('hex') }] }, forTenant: tenant });
   const result = (res.body as { results?: { allow: boolean; reasons: string[] }[] }).results?.[0];
   e.expect(`apply with a different digest -> allow=${result?.allow} reasons=${result?.reasons?.join(',')} (want refused: digest_mismatch)`, result?.allow === false && result.reasons.includes('digest_mismatch'));

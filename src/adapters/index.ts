@@ -1,2 +1,2 @@
-export { AdapterRegistry, groupByAdapter } from './adapter-registry.js';
-export type { Adapter, ApplyFacts, ApplyRefusal, RegisterResult } from './adapter-registry.js';
+export { AdapterRegistry, groupByAdapter, qualifiedAdapterId, resolveAdapterRef } from './adapter-registry.js';
+export type { Adapter, AdapterRef, ApplyFacts, ApplyRefusal, RegisterResult } from './adapter-registry.js';

@@ -1,5 +1,5 @@
 import type { TenantRegistry } from '../config/index.js';
-import { groupByAdapter, type AdapterRegistry, type ApplyRefusal } from '../adapters/index.js';
+import { groupByAdapter, qualifiedAdapterId, type AdapterRegistry, type ApplyRefusal } from '../adapters/index.js';
 import { Errors, TgError } from '../errors.js';
 import type { Principal } from '../identity/index.js';
 import { Entrypoints, type PolicyEngine } from '../policy/index.js';
@@ -15,20 +15,22 @@ export interface AdapterRegistration {
 export interface ApplyItem {
   readonly requestId: string;
   readonly tenant: string;
+  /** A bare id (the tenant's own namespace) or `<owner>/<id>` (another tenant's public adapter). */
   readonly adapterId: string;
   readonly sha256: string;
 }
 
 export interface ApplyResponse {
   readonly results: ReadonlyArray<{ request_id: string; allow: boolean; reasons: readonly string[] }>;
-  /** Allowed items grouped by adapter, so the worker batches per adapter. */
+  /** Allowed items grouped by adapter (owner-qualified ids), so the worker batches per adapter. */
   readonly groups: ReadonlyArray<{ adapter_id: string; request_ids: string[] }>;
 }
 
 /**
  * A1: adapter registration by tenants and per-request application checks by the worker. A batch
  * costs one policy evaluation; A1 is also checked in code, so an item is allowed only if both
- * agree.
+ * agree. Each tenant has its own namespace of adapter ids; another tenant's public adapter is
+ * named `<owner>/<id>` (issue 20.5).
  */
 export class GuardedAdapters {
   constructor(
@@ -38,8 +40,9 @@ export class GuardedAdapters {
     private readonly tenants: TenantRegistry,
   ) {}
 
-  async register(principal: Principal, adapter: AdapterRegistration): Promise<{ adapter_id: string }> {
+  async register(principal: Principal, adapter: AdapterRegistration): Promise<{ adapter_id: string; qualified_id: string }> {
     const owner = principal.id;
+    const { maxAdapters } = this.tenants.require(owner).limits;
     const decision = this.policy.decide(Entrypoints.adapters, {
       principal: { role: principal.role, id: principal.id, authn: principal.authn },
       action: 'adapters.register',
@@ -52,13 +55,15 @@ export class GuardedAdapters {
       if (decision.reasons.includes('policy_unavailable')) throw new TgError(Errors.POLICY_UNAVAILABLE);
       throw new TgError(Errors.POLICY_DENIED, { reasons: decision.reasons });
     }
-    const result = this.registry.register({ ...adapter, owner });
+    // The id is looked up in the caller's own namespace only, so the answer never depends on what
+    // another tenant registered (issue 20.5: the 409 "registered by another tenant" was an oracle).
+    const result = this.registry.register({ ...adapter, owner }, maxAdapters);
     if (!result.ok) {
       await this.trail.recordDenial(event, [result.reason]);
-      throw new TgError(Errors.CONFLICT, { message: 'adapter id is already registered by another tenant; choose another id', reasons: [result.reason] });
+      throw new TgError(Errors.ADAPTER_LIMIT, { reasons: [result.reason] });
     }
-    await this.trail.recordChange(event, () => this.registry.restore(adapter.adapterId, result.previous));
-    return { adapter_id: adapter.adapterId };
+    await this.trail.recordChange(event, () => this.registry.restore(owner, adapter.adapterId, result.previous));
+    return { adapter_id: adapter.adapterId, qualified_id: qualifiedAdapterId(owner, adapter.adapterId) };
   }
 
   async apply(principal: Principal, items: readonly ApplyItem[]): Promise<ApplyResponse> {
@@ -82,7 +87,7 @@ export class GuardedAdapters {
     });
     const denied = results.flatMap((r, index) => r.reasons.map((reason) => `${reason}:${index}`));
     const violation = results.some((r) => r.reasons.includes('adapter_not_permitted'));
-    const allowed = items.filter((_, index) => results[index]!.allow);
+    const allowed = items.filter((_, index) => results[index]!.allow).map((item) => ({ requestId: item.requestId, qualifiedId: this.registry.qualifiedIdFor(item.tenant, item.adapterId) }));
     const event = {
       principal,
       action: 'adapters.apply',

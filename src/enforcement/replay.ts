@@ -7,6 +7,8 @@ export interface ReplayReport {
   readonly applied: number;
   /** Tenants whose erasure is in the log: the caller makes sure their keys and blobs are gone. */
   readonly erasedTenants: readonly string[];
+  /** Per tenant, adapter registrations not restored because the tenant's cap was reached (issue 20.5). */
+  readonly adaptersOverCap: ReadonlyMap<string, number>;
 }
 
 export class ReplayError extends Error {
@@ -23,6 +25,12 @@ export class ReplayError extends Error {
 export interface ReplayTargets {
   readonly ledger: BlockLedger;
   readonly adapters: AdapterRegistry;
+  /**
+   * The adapter cap of a tenant as configured now (0 for a tenant no longer configured). Replay
+   * holds registrations to it, so a log written under a bigger cap (or before there was one, issue
+   * 20.5) restores only the first registrations, in log order, up to the cap.
+   */
+  readonly maxAdapters: (tenant: string) => number;
 }
 
 export async function replayAuditLog(audit: AuditLog, targets: ReplayTargets): Promise<ReplayReport> {
@@ -30,6 +38,7 @@ export async function replayAuditLog(audit: AuditLog, targets: ReplayTargets): P
   let records = 0;
   let applied = 0;
   const erasedTenants: string[] = [];
+  const adaptersOverCap = new Map<string, number>();
   // Claims of one engine step may hit blocks an earlier claim of the step listed for scrub (the
   // worker zeroes them before the step's forward pass): replay grants them as the step did.
   const step = { id: undefined as unknown, scrub: new Set<number>() };
@@ -44,8 +53,9 @@ export async function replayAuditLog(audit: AuditLog, targets: ReplayTargets): P
       continue;
     }
     if (record.action === 'adapters.register') {
-      replayAdapterRegistration(record, targets.adapters);
-      applied++;
+      const tenant = replayAdapterRegistration(record, targets);
+      if (tenant === null) applied++;
+      else adaptersOverCap.set(tenant, (adaptersOverCap.get(tenant) ?? 0) + 1);
       continue;
     }
     if (record.action === 'blocks.claim' && record.effects?.['step'] !== step.id) {
@@ -58,7 +68,7 @@ export async function replayAuditLog(audit: AuditLog, targets: ReplayTargets): P
       applied++;
     }
   }
-  return { records, applied, erasedTenants };
+  return { records, applied, erasedTenants, adaptersOverCap };
 }
 
 function applyRecord(record: AuditRecord, ledger: BlockLedger, stepScrub: Set<number>): OpId | null {
@@ -108,13 +118,18 @@ function applyRecord(record: AuditRecord, ledger: BlockLedger, stepScrub: Set<nu
   }
 }
 
-function replayAdapterRegistration(record: AuditRecord, adapters: AdapterRegistry): void {
+/** Restores one registration; returns the tenant when its cap left no room (the record is skipped), else null. */
+function replayAdapterRegistration(record: AuditRecord, targets: ReplayTargets): string | null {
   const e = record.effects ?? {};
   const adapterId = e['adapter_id'];
   const sha256 = e['sha256'];
   const rank = e['rank'];
-  if (typeof adapterId !== 'string' || typeof sha256 !== 'string' || typeof rank !== 'number' || !record.tenant) {
+  const owner = record.tenant;
+  if (typeof adapterId !== 'string' || typeof sha256 !== 'string' || typeof rank !== 'number' || !owner) {
     throw new ReplayError(`audit record seq ${record.seq} (adapters.register) lacks its adapter facts`);
   }
-  adapters.register({ adapterId, sha256, rank, public: e['public'] === true, owner: record.tenant });
+  // Logs from before issue 20.5 had one global namespace; the owner is the record's tenant, so
+  // the same records land in per-tenant namespaces unchanged.
+  const result = targets.adapters.register({ adapterId, sha256, rank, public: e['public'] === true, owner }, targets.maxAdapters(owner));
+  return result.ok ? null : owner;
 }

@@ -57,7 +57,7 @@ export class TenantErasure {
     const undo = (): void => {
       ledger.rollbackFrom(removed.opId);
       tenants.restore(id);
-      for (const adapter of savedAdapters) adapters.register(adapter);
+      adapters.restoreOwner(id, savedAdapters);
       if (savedAdmission) admission.registerTenant(savedAdmission);
       apiKeys.add(savedKeys);
       this.targets.refreshPolicyData();

@@ -24,7 +24,11 @@ export async function restoreStateFromAudit(config: SidecarConfig, audit: AuditL
   for (const tenant of config.tenants) {
     ledger.commit(ledger.registerTenant({ id: tenant.id, priority: tenant.limits.priority, quotaBlocks: ledger.size, pool: tenant.pool }).opId);
   }
-  const replay = await replayAuditLog(audit, { ledger, adapters });
+  const caps = new Map(config.tenants.map((t) => [t.id, t.limits.maxAdapters]));
+  const replay = await replayAuditLog(audit, { ledger, adapters, maxAdapters: (tenant) => caps.get(tenant) ?? 0 });
+  for (const [tenant, skipped] of replay.adaptersOverCap) {
+    logger.warn({ tenant, skipped, cap: caps.get(tenant) ?? 0 }, 'adapter registrations beyond the tenant\'s adapter cap were not restored (issue 20.5)');
+  }
   for (const tenant of config.tenants) {
     if (!ledger.tenant(tenant.id)) continue; // erased
     const owned = ledger.usage(tenant.id).owned;

@@ -16,7 +16,7 @@ const apply = (n: number) => ({
       index,
       tenant: 'bob',
       adapter_id: `unknown-${index}`,
-      facts: index % 3 === 0 ? { registered: true, owner_is_tenant: false, public: false, digest_matches: false } : { registered: false, owner_is_tenant: false, public: false, digest_matches: false },
+      facts: index % 3 === 0 ? { registered: true, owner_is_tenant: false, public: false, digest_matches: false } : { registered: false, owner_is_tenant: true, public: false, digest_matches: false },
     })),
   },
 });
@@ -30,7 +30,8 @@ describe('adapters.apply batch cost (issue 20.1: one worker call stalled every t
     const decision = engine.decide(Entrypoints.adapters, apply(MAX_APPLY_BATCH));
     const items = decision.details?.['items'] as Array<{ index: number; allow: boolean; reasons: string[] }>;
     expect(items).toHaveLength(MAX_APPLY_BATCH);
-    expect(items[0]).toEqual({ index: 0, allow: false, reasons: ['adapter_not_permitted', 'digest_mismatch'] });
+    // Another tenant's private adapter: refused without a digest verdict (issue 20.5: no oracle).
+    expect(items[0]).toEqual({ index: 0, allow: false, reasons: ['adapter_not_permitted'] });
     expect(items[1]).toEqual({ index: 1, allow: false, reasons: ['adapter_unknown'] });
     // Quadratic rules made this batch take ~4 s of CPU and grow WASM memory to ~460 MiB, which is
     // never returned. Memory is the deterministic witness of the work (time is for bench/).

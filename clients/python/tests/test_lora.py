@@ -60,6 +60,7 @@ def check(sidecar: Sidecar) -> Iterator[AdapterCheck]:
 @pytest.fixture
 def adapter(sidecar: Sidecar, tmp_path: Path) -> tuple[str, Path]:
     """A private adapter of OWNER, registered with the SHA-256 of its weights file."""
+    # Each one takes a slot of OWNER's adapter cap (free tier: 16, issue 20.5) on the module's sidecar.
     weights = fake_weights()
     adapter_id = f"owner-lora-{uuid.uuid4().hex[:8]}"
     register(sidecar, OWNER, adapter_id, hashlib.sha256(weights).hexdigest())
@@ -78,8 +79,10 @@ def test_owner_request_may_use_its_adapter(check: AdapterCheck, adapter: tuple[s
 def test_other_tenants_request_is_refused_a_private_adapter_and_it_is_audited_critical(check: AdapterCheck, adapter: tuple[str, Path], sidecar: Sidecar) -> None:
     adapter_id, path = adapter
     before = len(critical_records(sidecar))
-    assert check.check(OTHER, "cmpl-2", adapter_id, str(path)) == "adapter_not_permitted"
+    assert check.check(OTHER, "cmpl-2", f"{OWNER}/{adapter_id}", str(path)) == "adapter_not_permitted"
     assert len(critical_records(sidecar)) == before + 1
+    # A bare id names OTHER's own namespace, where there is no such adapter (issue 20.5).
+    assert check.check(OTHER, "cmpl-2b", adapter_id, str(path)) == "adapter_unknown"
 
 
 def test_public_adapter_is_allowed_for_other_tenants(check: AdapterCheck, sidecar: Sidecar, tmp_path: Path) -> None:
@@ -87,9 +90,12 @@ def test_public_adapter_is_allowed_for_other_tenants(check: AdapterCheck, sideca
     adapter_id = f"public-lora-{uuid.uuid4().hex[:8]}"
     register(sidecar, OWNER, adapter_id, hashlib.sha256(weights).hexdigest(), public=True)
     path = write_adapter(tmp_path / adapter_id, weights)
-    assert check.check(OTHER, "cmpl-3", adapter_id, str(path)) is None
-    assert check.check("enterprise-demo", "cmpl-4", adapter_id, str(path)) is None
+    # Shared under its owner-qualified id; the owner may use either form (issue 20.5).
+    assert check.check(OTHER, "cmpl-3", f"{OWNER}/{adapter_id}", str(path)) is None
+    assert check.check("enterprise-demo", "cmpl-4", f"{OWNER}/{adapter_id}", str(path)) is None
     assert check.check(OWNER, "cmpl-5", adapter_id, str(path)) is None
+    assert check.check(OWNER, "cmpl-5b", f"{OWNER}/{adapter_id}", str(path)) is None
+    assert check.check(OTHER, "cmpl-5c", adapter_id, str(path)) == "adapter_unknown"
 
 
 def test_changed_weights_file_is_refused_as_digest_mismatch_even_with_same_size_and_mtime(check: AdapterCheck, adapter: tuple[str, Path]) -> None:
@@ -148,8 +154,9 @@ def test_unknown_adapter_and_unknown_tenant_are_refused(check: AdapterCheck, ada
 
 def test_invalid_adapter_id_or_tenant_is_refused_without_asking_the_sidecar(check: AdapterCheck, adapter: tuple[str, Path]) -> None:
     adapter_id, path = adapter
-    bad_id = check.check(OWNER, "cmpl-17", "org/adapter", str(path))
-    assert bad_id is not None and bad_id.startswith("adapter_id_invalid")
+    for bad in ("Org/adapter", "a/b/c", "/adapter", "free-demo/", "adapter id"):
+        bad_id = check.check(OWNER, "cmpl-17", bad, str(path))
+        assert bad_id is not None and bad_id.startswith("adapter_id_invalid"), bad
     bad_tenant = check.check("Free-Demo", "cmpl-18", adapter_id, str(path))
     assert bad_tenant is not None and bad_tenant.startswith("tenant_invalid")
 
@@ -158,7 +165,7 @@ def test_request_ids_outside_the_sidecars_charset_are_still_checked(check: Adapt
     adapter_id, path = adapter
     client_chosen = "cmpl-" + "x" * 200 + "/with spaces?"
     assert check.check(OWNER, client_chosen, adapter_id, str(path)) is None
-    assert check.check(OTHER, client_chosen, adapter_id, str(path)) == "adapter_not_permitted"
+    assert check.check(OTHER, client_chosen, f"{OWNER}/{adapter_id}", str(path)) == "adapter_not_permitted"
 
 
 def test_digest_is_of_the_file_vllm_loads_safetensors_first_then_bin_or_the_file_itself(check: AdapterCheck, tmp_path: Path) -> None:
@@ -189,7 +196,7 @@ def test_large_weights_file_is_hashed_once(check: AdapterCheck, sidecar: Sidecar
     monkeypatch.setattr(hashlib, "sha256", counting_sha256)  # the module lora.py hashes with
     for i in range(5):
         assert check.check(OWNER, f"cmpl-big-{i}", adapter_id, str(path)) is None
-    assert check.check(OTHER, "cmpl-big-other", adapter_id, str(path)) == "adapter_not_permitted"
+    assert check.check(OTHER, "cmpl-big-other", f"{OWNER}/{adapter_id}", str(path)) == "adapter_not_permitted"
     assert len(hashed) == 1
 
 
@@ -197,7 +204,7 @@ def test_one_step_is_one_sidecar_call_and_one_bad_item_does_not_refuse_the_other
     adapter_id, path = adapter
     queries = [
         AdapterQuery(OWNER, "step-a", adapter_id, str(path)),
-        AdapterQuery(OTHER, "step-b", adapter_id, str(path)),
+        AdapterQuery(OTHER, "step-b", f"{OWNER}/{adapter_id}", str(path)),
         AdapterQuery(OWNER, "step-c", adapter_id, str(path / "missing")),
     ]
     before = sum(1 for r in sidecar.audit_records() if r.get("action") == "adapters.apply")

@@ -14,7 +14,7 @@ export function operatorRoutes(services: SidecarServices): Router {
         tier: t.tier,
         pool: t.pool,
         quota_blocks: t.quotaBlocks,
-        limits: { concurrent: t.limits.concurrent, tokens_per_minute: t.limits.tokensPerMinute, kv_quota_bytes: t.limits.kvQuotaBytes, priority: t.limits.priority },
+        limits: { concurrent: t.limits.concurrent, tokens_per_minute: t.limits.tokensPerMinute, kv_quota_bytes: t.limits.kvQuotaBytes, priority: t.limits.priority, max_adapters: t.limits.maxAdapters },
       })),
     });
   });

@@ -3,6 +3,10 @@ tenant's request may run with the adapter it names. The sidecar allows an adapte
 owner's requests, or for anyone when registered public, and only with the SHA-256 its owner
 registered; the digest sent here is that of the weights file vLLM will load.
 
+Adapter ids are per tenant: a ``lora_name`` that is a bare id (``legal-v1``) names the request's
+own tenant's adapter; another tenant's public adapter is named ``<owner>/<id>``
+(``standard-demo/legal-v1``).
+
 Refusals are short strings starting with a stable code, optionally followed by ``": "`` and a
 detail: the sidecar's reasons (``adapter_not_permitted``, ``digest_mismatch``, ``adapter_unknown``),
 a sidecar error code (``TG_ERR_UNREACHABLE``, ``TG_ERR_UNKNOWN_TENANT``, ...), or a local one
@@ -34,7 +38,9 @@ __all__ = ["WEIGHT_FILES", "AdapterCheck", "AdapterQuery"]
 #: The files vLLM's ``LoRAModel.from_local_checkpoint`` loads, in its order of preference.
 WEIGHT_FILES = ("adapter_model.safetensors", "adapter_model.bin", "adapter_model.pt")
 
-_ADAPTER_ID = re.compile(r"[A-Za-z0-9._-]{1,128}")
+#: A bare id (the request's own tenant's adapter) or ``<owner tenant>/<id>`` (a public adapter of
+#: another tenant), as the sidecar's ``/v1/adapters/apply`` takes it.
+_ADAPTER_ID = re.compile(r"(?:[a-z0-9][a-z0-9-]{0,62}/)?[A-Za-z0-9._-]{1,128}")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 _TENANT_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
 _CHUNK = 1024 * 1024
@@ -119,7 +125,7 @@ class AdapterCheck:
         if not _TENANT_ID.fullmatch(query.tenant):
             raise _Refused("tenant_invalid: not a tenant id")
         if not _ADAPTER_ID.fullmatch(query.adapter_id):
-            raise _Refused("adapter_id_invalid: adapter ids are 1-128 characters of [A-Za-z0-9._-]")
+            raise _Refused("adapter_id_invalid: adapter ids are 1-128 characters of [A-Za-z0-9._-], optionally prefixed by the owner tenant and '/'")
         request_id = query.request_id
         if not _REQUEST_ID.fullmatch(request_id):
             # vLLM request ids may come from a client's X-Request-Id; the sidecar takes a bounded
