@@ -1,6 +1,10 @@
 /** A LoRA adapter as registered by its owner (A1). Weights never pass through the sidecar. */
 export interface Adapter {
-  /** The name within its owner's namespace (no `/`). */
+  /**
+   * The adapter's name within its owner's namespace as recorded: the keyed digest of the name the
+   * owner chose (`recordedIdOf`), so the name, which may carry content, stays out of the audit log
+   * and the state replayed from it (L1, issue 20.6).
+   */
   readonly adapterId: string;
   readonly owner: string;
   /** Hex SHA-256 of the adapter weights the owner registered. */
@@ -53,6 +57,9 @@ export function qualifiedAdapterId(owner: string, adapterId: string): string {
  */
 export class AdapterRegistry {
   private readonly byOwner = new Map<string, Map<string, Adapter>>();
+
+  /** `recordedIdOf(owner, name)` is the recorded id an adapter named `name` by `owner` is kept under. */
+  constructor(private readonly recordedIdOf: (owner: string, name: string) => string) {}
 
   /**
    * Registers or replaces an adapter in its owner's namespace. A new id is refused once the owner
@@ -126,7 +133,7 @@ export class AdapterRegistry {
   }
 
   private lookup(ref: AdapterRef): Adapter | undefined {
-    return this.byOwner.get(ref.owner)?.get(ref.adapterId);
+    return this.byOwner.get(ref.owner)?.get(this.recordedIdOf(ref.owner, ref.adapterId));
   }
 
   private namespace(owner: string): Map<string, Adapter> {

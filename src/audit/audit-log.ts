@@ -2,7 +2,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, stat, type FileHandle } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { Errors, TgError } from '../errors.js';
-import { type AuditKey, decodeLine, encodeRecord, GENESIS_PREV, hashMatches, lineFits, typedRecord } from './chain.js';
+import { type AuditKey, type RecordedIdKind, decodeLine, encodeRecord, GENESIS_PREV, hashMatches, lineFits, typedRecord } from './chain.js';
 import {
   ANCHOR_FILE,
   formatAnchor,
@@ -323,6 +323,11 @@ export class AuditLog {
    * Validates `event` (L1), chains it synchronously and resolves once it is fsynced. Rejects with
    * AUDIT_RECORD_INVALID (nothing is written, no seq is used) or AUDIT_DOWN (see the class doc).
    */
+  /** The value a client-chosen id is recorded as (see AuditKey.recordedId; L1, issue 20.6). */
+  recordedId(kind: RecordedIdKind, tenant: string, id: string): string {
+    return this.key.recordedId(kind, tenant, id);
+  }
+
   append(event: AuditEvent): Promise<AuditRecord> {
     if (this.closing) {
       this.counters.refused += 1;

@@ -57,6 +57,11 @@ export function canonicalJson(value: unknown): string {
 
 /** Separates anchor MACs from record MACs, so no record hash can pass for an anchor's MAC. */
 const ANCHOR_DOMAIN = 'tenantguard-audit-anchor-v2\n';
+/** Separates recorded-id MACs from record and anchor MACs. */
+const RECORDED_ID_DOMAIN = 'tenantguard-recorded-id-v1\n';
+
+/** The client-chosen ids that are recorded only as a keyed digest (L1, issue 20.6). */
+export type RecordedIdKind = 'request' | 'admission' | 'adapter';
 
 /** The audit MAC key, imported once (a KeyObject spares every HMAC the key import). */
 export class AuditKey {
@@ -74,6 +79,17 @@ export class AuditKey {
   /** The anchor vouches for (seq, hash); without the key it cannot be moved to an earlier record. */
   anchorMac(seq: number, hash: string): string {
     return createHmac('sha256', this.key).update(`${ANCHOR_DOMAIN}${seq}\n${hash}`).digest('hex');
+  }
+
+  /**
+   * What a client-chosen id (a request id, an admission id, an adapter name) is recorded as: a
+   * client may put anything in an id (`prompt:my.password.is…`), so the audit log, and the state
+   * replayed from it, hold `h.` + 128 bits of HMAC-SHA256 over (kind, tenant, id) instead of the id
+   * (L1, issue 20.6). The same id of the same tenant always maps to the same value under one key,
+   * so live state and replayed state agree; without the key it cannot be reversed or tested.
+   */
+  recordedId(kind: RecordedIdKind, tenant: string, id: string): string {
+    return `h.${createHmac('sha256', this.key).update(`${RECORDED_ID_DOMAIN}${kind}\n${tenant}\n${id}`).digest('base64url').slice(0, 22)}`;
   }
 }
 

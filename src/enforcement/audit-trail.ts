@@ -1,4 +1,4 @@
-import type { AuditEvent, AuditLog } from '../audit/index.js';
+import type { AuditEvent, AuditLog, RecordedIdKind } from '../audit/index.js';
 import { Errors, TgError, isTgError } from '../errors.js';
 import type { Principal } from '../identity/index.js';
 
@@ -20,6 +20,25 @@ export class AuditTrail {
     private readonly audit: AuditLog,
     private readonly policyRevision: () => string | undefined,
   ) {}
+
+  /** Recently recorded ids: a claim-mode request is named in every step it runs, and one HMAC costs ~4 µs. */
+  private readonly recordedIds = new Map<string, string>();
+
+  /**
+   * What a client-chosen id is recorded and kept in replayable state as: a keyed digest, never the
+   * id itself, since a client can put content in it (L1, issue 20.6).
+   */
+  recordedId(kind: RecordedIdKind, tenant: string, id: string): string {
+    const memo = `${kind}\n${tenant}\n${id}`;
+    let recorded = this.recordedIds.get(memo);
+    if (recorded === undefined) {
+      // Bounded: forgetting everything at once is O(1) amortised and only costs recomputation.
+      if (this.recordedIds.size >= RECORDED_ID_MEMO) this.recordedIds.clear();
+      recorded = this.audit.recordedId(kind, tenant, id);
+      this.recordedIds.set(memo, recorded);
+    }
+    return recorded;
+  }
 
   /** Appends the record of a change already applied in memory; `undo` reverts it on failure. Returns the record's seq. */
   async recordChange(event: EventParts, undo: () => void): Promise<number> {
@@ -57,6 +76,9 @@ export class AuditTrail {
     };
   }
 }
+
+/** Enough for every live request of a busy engine several times over (~3 MiB at the bound). */
+const RECORDED_ID_MEMO = 16_384;
 
 /** AUDIT_DOWN (503) for an unwritable log; a record our own code built wrong stays a 500. */
 function asAuditFailure(error: unknown): TgError {

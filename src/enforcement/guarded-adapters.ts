@@ -49,7 +49,9 @@ export class GuardedAdapters {
       tenant: owner,
       resource: { rank: adapter.rank, public: adapter.public },
     });
-    const event = { principal, action: 'adapters.register', tenant: owner, effects: { adapter_id: adapter.adapterId, sha256: adapter.sha256, rank: adapter.rank, public: adapter.public } };
+    // Kept and recorded under the name's keyed digest: a name may carry content (L1, issue 20.6).
+    const adapterId = this.trail.recordedId('adapter', owner, adapter.adapterId);
+    const event = { principal, action: 'adapters.register', tenant: owner, effects: { adapter_id: adapterId, sha256: adapter.sha256, rank: adapter.rank, public: adapter.public } };
     if (!decision.allow) {
       await this.trail.recordDenial(event, decision.reasons);
       if (decision.reasons.includes('policy_unavailable')) throw new TgError(Errors.POLICY_UNAVAILABLE);
@@ -57,12 +59,12 @@ export class GuardedAdapters {
     }
     // The id is looked up in the caller's own namespace only, so the answer never depends on what
     // another tenant registered (issue 20.5: the 409 "registered by another tenant" was an oracle).
-    const result = this.registry.register({ ...adapter, owner }, maxAdapters);
+    const result = this.registry.register({ ...adapter, adapterId, owner }, maxAdapters);
     if (!result.ok) {
       await this.trail.recordDenial(event, [result.reason]);
       throw new TgError(Errors.ADAPTER_LIMIT, { reasons: [result.reason] });
     }
-    await this.trail.recordChange(event, () => this.registry.restore(owner, adapter.adapterId, result.previous));
+    await this.trail.recordChange(event, () => this.registry.restore(owner, adapterId, result.previous));
     return { adapter_id: adapter.adapterId, qualified_id: qualifiedAdapterId(owner, adapter.adapterId) };
   }
 

@@ -46,7 +46,7 @@ export class GuardedAdmission {
         tokens_per_minute: tenant.limits.tokensPerMinute,
       },
     });
-    const event = { principal, action: 'admission.request', tenant: tenant.id, counts: { max_tokens: request.maxTokens }, effects: { request_id: request.requestId } };
+    const event = { principal, action: 'admission.request', tenant: tenant.id, counts: { max_tokens: request.maxTokens }, effects: { request_id: this.trail.recordedId('admission', tenant.id, request.requestId) } };
     if (!decision.allow) {
       if (decision.reasons.includes('policy_unavailable')) throw new TgError(Errors.POLICY_UNAVAILABLE);
       await this.refuse(event, decision.reasons);
@@ -86,7 +86,7 @@ export class GuardedAdmission {
     if (!result.ok) throw new TgError(Errors.UNKNOWN_REQUEST);
     this.metrics.completed(result.tenant, inputTokens, outputTokens);
     await this.trail.recordChange(
-      { principal, action: 'admission.complete', tenant: result.tenant, counts: { input_tokens: inputTokens, output_tokens: outputTokens, estimated_tokens: result.estimatedTokens }, effects: { request_id: requestId } },
+      { principal, action: 'admission.complete', tenant: result.tenant, counts: { input_tokens: inputTokens, output_tokens: outputTokens, estimated_tokens: result.estimatedTokens }, effects: { request_id: this.trail.recordedId('admission', result.tenant, requestId) } },
       () => undefined,
     );
     return { request_id: requestId, used_tokens: result.usedTokens, estimated_tokens: result.estimatedTokens };

@@ -104,7 +104,7 @@ export class GuardedBlocks {
       counts: { requested: request.count, granted: ids.length },
       blocks: ids,
       effects: {
-        request_id: request.requestId,
+        request_id: this.trail.recordedId('request', tenant.id, request.requestId),
         scrub: result.blocks.filter((b) => b.scrub).map((b) => b.id),
         evicted: result.evicted,
         reclaimed: result.reclaimed,
@@ -190,19 +190,21 @@ export class GuardedBlocks {
       }
       const verdict = claimVerdicts.get(op.tenant);
       const tenant = verdict instanceof TgError || verdict === undefined ? null : verdict;
+      // The ledger holds a request by its recorded id, the value replay finds in the log (L1).
+      const requestId = this.trail.recordedId('request', op.tenant, op.request_id);
       if (op.op === 'release') {
         const cache = op.cache === true;
-        const event = { principal, action: 'blocks.release', tenant: op.tenant, blocks, effects: { request_id: op.request_id, cache, step: request.step } };
+        const event = { principal, action: 'blocks.release', tenant: op.tenant, blocks, effects: { request_id: requestId, cache, step: request.step } };
         if (tenant === null) return refused(index, event, verdict as TgError);
-        const result = this.ledger.release(tenant.id, op.request_id, blocks, { cache });
+        const result = this.ledger.release(tenant.id, requestId, blocks, { cache });
         if (!result.ok) return refused(index, event, batchError(result), result.violation);
         return applied(index, result.opId, { ...event, counts: { cached: result.cached, dirty: result.dirty, shared: result.shared } });
       }
       const prefixHits = [...(op.prefix_hits ?? [])];
-      const event = { principal, action: 'blocks.claim', tenant: op.tenant, blocks, effects: { request_id: op.request_id, prefix_hits: prefixHits, step: request.step } };
+      const event = { principal, action: 'blocks.claim', tenant: op.tenant, blocks, effects: { request_id: requestId, prefix_hits: prefixHits, step: request.step } };
       if (tenant === null) return refused(index, event, verdict as TgError);
       // Blocks listed for scrub by this step are zeroed before its forward pass: hits on them are safe (I2).
-      const result = this.ledger.claim(tenant.id, op.request_id, blocks, prefixHits, scrubSet);
+      const result = this.ledger.claim(tenant.id, requestId, blocks, prefixHits, scrubSet);
       if (!result.ok) {
         if (result.reason === 'quota_exceeded') return refused(index, event, this.quotaError(tenant, this.ledger.usage(tenant.id), result.requested, [result.reason]));
         return refused(index, event, batchError(result), result.violation);

@@ -91,7 +91,7 @@ export async function buildServices(config: SidecarConfig, logger: Logger, overr
     // A worker that never reported completion: the slot is reclaimed and the fact recorded.
     onReclaim: (reclaimed) => {
       void audit
-        .append({ type: 'lifecycle', severity: 'warning', principal: { role: 'system', id: 'admission' }, action: 'admission.reclaim', tenant: reclaimed.tenant, decision: 'allow', reasons: ['request_timeout'], effects: { request_id: reclaimed.requestId } })
+        .append({ type: 'lifecycle', severity: 'warning', principal: { role: 'system', id: 'admission' }, action: 'admission.reclaim', tenant: reclaimed.tenant, decision: 'allow', reasons: ['request_timeout'], effects: { request_id: audit.recordedId('admission', reclaimed.tenant, reclaimed.requestId) } })
         .catch(() => logger.error('could not record an admission reclaim: audit log unwritable'));
     },
   });

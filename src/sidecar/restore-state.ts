@@ -20,7 +20,7 @@ export interface RestoredState {
  */
 export async function restoreStateFromAudit(config: SidecarConfig, audit: AuditLog, logger: Logger): Promise<RestoredState> {
   const ledger = new BlockLedger({ pools: config.pools });
-  const adapters = new AdapterRegistry();
+  const adapters = new AdapterRegistry((owner, name) => audit.recordedId('adapter', owner, name));
   for (const tenant of config.tenants) {
     ledger.commit(ledger.registerTenant({ id: tenant.id, priority: tenant.limits.priority, quotaBlocks: ledger.size, pool: tenant.pool }).opId);
   }

@@ -12,7 +12,7 @@ describe('AdapterRegistry: one namespace per tenant and a cap per tenant (issue 
   });
 
   test('two tenants hold the same id as different adapters; registering one never depends on the other', () => {
-    const registry = new AdapterRegistry();
+    const registry = new AdapterRegistry((_owner, name) => name);
     expect(registry.register(adapter('alice', 'x', SHA_A), 4)).toEqual({ ok: true, previous: undefined });
     expect(registry.register(adapter('bob', 'x', SHA_B), 4)).toEqual({ ok: true, previous: undefined });
     expect(registry.refusalFor('alice', 'x', SHA_A)).toBeNull();
@@ -22,7 +22,7 @@ describe('AdapterRegistry: one namespace per tenant and a cap per tenant (issue 
   });
 
   test('another tenant\'s namespace refuses a private adapter, a missing one and an unknown owner alike (adapter_not_permitted); a bare name stays in the caller\'s namespace', () => {
-    const registry = new AdapterRegistry();
+    const registry = new AdapterRegistry((_owner, name) => name);
     registry.register(adapter('alice', 'private'), 4);
     registry.register(adapter('alice', 'shared', SHA_A, true), 4);
     expect(registry.refusalFor('bob', 'alice/private', SHA_A)).toBe('adapter_not_permitted');
@@ -36,7 +36,7 @@ describe('AdapterRegistry: one namespace per tenant and a cap per tenant (issue 
   });
 
   test('a new id past the cap is refused, public or not; replacing an id the tenant holds takes no new slot; other tenants are unaffected', () => {
-    const registry = new AdapterRegistry();
+    const registry = new AdapterRegistry((_owner, name) => name);
     expect(registry.register(adapter('alice', 'one'), 2).ok).toBe(true);
     expect(registry.register(adapter('alice', 'two', SHA_A, true), 2).ok).toBe(true);
     expect(registry.register(adapter('alice', 'three'), 2)).toEqual({ ok: false, reason: 'adapter_limit' });
@@ -48,7 +48,7 @@ describe('AdapterRegistry: one namespace per tenant and a cap per tenant (issue 
   });
 
   test('restore undoes a registration; removeOwner and restoreOwner drop and put back one tenant\'s adapters only', () => {
-    const registry = new AdapterRegistry();
+    const registry = new AdapterRegistry((_owner, name) => name);
     registry.register(adapter('alice', 'x'), 4);
     registry.register(adapter('bob', 'x'), 4);
     const result = registry.register(adapter('alice', 'y'), 4);

@@ -40,6 +40,8 @@ const step = (ops: StepOp[], client = overSocket): Promise<StepResponse> => clie
 const claim = (tenant: string, request_id: string, blocks: number[], prefix_hits?: number[]): StepOp => ({ op: 'claim', tenant, request_id, blocks, ...(prefix_hits ? { prefix_hits } : {}) });
 const release = (tenant: string, request_id: string, blocks: number[]): StepOp => ({ op: 'release', tenant, request_id, blocks });
 const ledger = (): BlockLedger => captured!;
+/** The id the ledger and the audit log know a request by (a keyed digest, L1). */
+const rid = (tenant: string, requestId: string): string => tg.sidecar.services.audit.recordedId('request', tenant, requestId);
 
 const auditRecords = (): AuditRecord[] => readAuditRecords(join(tg.setup.dir, 'audit'));
 
@@ -48,7 +50,7 @@ describe('POST /v1/steps: claim mode, one call per scheduler step', () => {
     const first = await step([claim('free-demo', 'a1', [1, 2]), claim('standard-demo', 'b1', [3])]);
     expect(first.results).toEqual([{ index: 0, ok: true }, { index: 1, ok: true }]);
     expect(first.scrub).toEqual([]);
-    expect(ledger().requestBlocks('free-demo', 'a1')).toEqual([1, 2]);
+    expect(ledger().requestBlocks('free-demo', rid('free-demo', 'a1'))).toEqual([1, 2]);
 
     await step([release('free-demo', 'a1', [1, 2]), release('standard-demo', 'b1', [3])]);
     // Block 1 was free-demo's: standard-demo must have it zeroed; free-demo's own reuse of 2 needs nothing.
@@ -106,7 +108,7 @@ describe('POST /v1/steps: claim mode, one call per scheduler step', () => {
     const res = await step([claim('standard-demo', 'grab', [10]), claim('standard-demo', 'fine', [11])]);
     expect(res.results[0]).toEqual({ index: 0, ok: false, code: 'TG_ERR_NOT_OWNER', reasons: ['not_owner:10'] });
     expect(res.results[1]).toEqual({ index: 1, ok: true });
-    expect(ledger().requestBlocks('standard-demo', 'grab')).toEqual([]);
+    expect(ledger().requestBlocks('standard-demo', rid('standard-demo', 'grab'))).toEqual([]);
     expect(ledger().blockState(10)).toMatchObject({ state: 'owned', tenant: 'free-demo' });
     const violation = auditRecords().filter((r) => r.type === 'violation' && r.action === 'blocks.claim' && r.tenant === 'standard-demo');
     expect(violation.at(-1)).toMatchObject({ severity: 'critical', decision: 'deny', blocks: [10] });
@@ -121,7 +123,7 @@ describe('POST /v1/steps: claim mode, one call per scheduler step', () => {
     ]);
     expect(res.results[0]).toMatchObject({ ok: false, code: 'TG_ERR_NOT_OWNER' });
     expect(res.results[1]).toEqual({ index: 1, ok: true });
-    expect(ledger().requestBlocks('free-demo', 'sys-2')).toEqual([20, 21, 23]);
+    expect(ledger().requestBlocks('free-demo', rid('free-demo', 'sys-2'))).toEqual([20, 21, 23]);
     // The first holder's release leaves the shared blocks owned by the second.
     await step([release('free-demo', 'sys-1', [20, 21])]);
     expect(ledger().blockState(20)).toMatchObject({ state: 'owned', tenant: 'free-demo' });
@@ -133,7 +135,7 @@ describe('POST /v1/steps: claim mode, one call per scheduler step', () => {
     await step([claim('free-demo', 'mine', [30])]);
     const res = await step([release('standard-demo', 'mine', [30]), release('free-demo', 'never', [30])]);
     expect(res.results.map((r) => r.code)).toEqual(['TG_ERR_NOT_OWNER', 'TG_ERR_BLOCK_STATE']);
-    expect(ledger().requestBlocks('free-demo', 'mine')).toEqual([30]);
+    expect(ledger().requestBlocks('free-demo', rid('free-demo', 'mine'))).toEqual([30]);
     await step([release('free-demo', 'mine', [30])]);
   });
 
@@ -145,7 +147,7 @@ describe('POST /v1/steps: claim mode, one call per scheduler step', () => {
     const over = await step([claim('small-demo', 'q2', [30, 31]), claim('standard-demo', 'q3', [32]), claim('small-demo', 'q4', [33])]);
     expect(over.results.map((r) => [r.ok, r.code])).toEqual([[false, 'TG_ERR_QUOTA'], [true, undefined], [false, 'TG_ERR_QUOTA']]);
     expect(ledger().usage('small-demo').owned).toBe(6);
-    expect(ledger().requestBlocks('small-demo', 'q2')).toEqual([]);
+    expect(ledger().requestBlocks('small-demo', rid('small-demo', 'q2'))).toEqual([]);
     // Exactly up to the quota is fine, and prefix hits on blocks it already owns add nothing.
     const exact = await step([claim('small-demo', 'q2', [30, 31], [24])]);
     expect(exact.results[0]).toEqual({ index: 0, ok: true });
@@ -181,7 +183,7 @@ describe('POST /v1/steps: claim mode, one call per scheduler step', () => {
       ['blocks.claim', 'deny'],
       ['blocks.release', 'allow'],
     ]);
-    expect(written[0]!.effects).toMatchObject({ request_id: 'd1', prefix_hits: [], scrub: [] });
+    expect(written[0]!.effects).toMatchObject({ request_id: rid('free-demo', 'd1'), prefix_hits: [], scrub: [] });
   });
 
   test('unknown tenants and malformed ops get stable codes; nothing else in the step is affected', async () => {
@@ -244,7 +246,7 @@ describe('GET /v1/pools/{name}/ledger: the operator\'s view of what the ledger h
       { id: 61, state: 'owned', tenant: 'standard-demo', epoch: ledger().epochOf(61), awaiting_scrub: false },
       { id: 62, state: 'owned', tenant: 'free-demo', epoch: ledger().epochOf(62), awaiting_scrub: false },
     ]);
-    expect(body.requests).toEqual(expect.arrayContaining([{ tenant: 'standard-demo', request_id: 'view-1', blocks: [60, 61] }, { tenant: 'free-demo', request_id: 'view-2', blocks: [62] }]));
+    expect(body.requests).toEqual(expect.arrayContaining([{ tenant: 'standard-demo', request_id: rid('standard-demo', 'view-1'), blocks: [60, 61] }, { tenant: 'free-demo', request_id: rid('free-demo', 'view-2'), blocks: [62] }]));
     expect((await tg.call(tg.worker, 'GET', '/v1/pools/shared/ledger')).status).toBe(403);
     expect((await tg.call(tg.tenantKey('free-demo'), 'GET', '/v1/pools/shared/ledger')).status).toBe(403);
     expect((await tg.call(tg.operator, 'GET', '/v1/pools/nope/ledger')).status).toBe(404);

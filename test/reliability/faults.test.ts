@@ -149,7 +149,7 @@ describe.skipIf(!prlimitWorks)('audit disk full: every state-changing route fami
     expectAuditDown(await tg.call(tg.tenantKey('free-demo'), 'POST', '/v1/adapters', { adapter_id: 'new-one', sha256: SHA_A, rank: 8 }));
     expectAuditDown(await tg.call(tg.tenantKey('free-demo'), 'POST', '/v1/adapters', { adapter_id: 'kept', sha256: SHA_B, rank: 8 }));
     expect(await stateSnapshot(tg, captured)).toEqual(before);
-    expect(captured.adapters!.ownedBy('free-demo').map((a) => [a.adapterId, a.sha256])).toEqual([['kept', SHA_A]]);
+    expect(captured.adapters!.ownedBy('free-demo').map((a) => [a.adapterId, a.sha256])).toEqual([[tg.sidecar.services.audit.recordedId('adapter', 'free-demo', 'kept'), SHA_A]]);
 
     await spaceReturns();
     const applied = await tg.call(tg.worker, 'POST', '/v1/adapters/apply', {

@@ -22,6 +22,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { describe, expect, test } from 'vitest';
 import { openSetupAudit, verifySetupAudit } from '../support/sidecar.js';
+import { loadAuditKey, type AuditKey } from '../../src/audit/index.js';
 import { SidecarClient, type StepOp, type StepRequest, type StepResponse } from '../../src/client/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import type { BlockLedger, BlockState } from '../../src/ledger/index.js';
@@ -50,8 +51,9 @@ class AckModel {
   readonly uncertain = new Set<number>();
   /** Allocations in flight at the kill, resolved afterwards from the audit log by request id. */
   readonly inflightAllocations = new Map<string, Tenant>();
-  readonly admitted = new Set<string>();
-  readonly completed = new Set<string>();
+  /** Admission request id → its tenant. */
+  readonly admitted = new Map<string, Tenant>();
+  readonly completed = new Map<string, Tenant>();
   /** Offloaded blob name → digest of its last acknowledged content; and a put in flight at the kill. */
   readonly blobs = new Map<string, string>();
   readonly blobInFlight = new Map<string, string>();
@@ -67,9 +69,10 @@ class AckModel {
 }
 
 /** The history the dead process left: what the sidecar will replay at its next start. */
-async function readHistory(configFile: string): Promise<{ allocations: Map<string, number[]>; admitted: Set<string>; completed: Set<string>; rotatedTo: number }> {
+/** Ids in the history are recorded ids (keyed digests, L1): `recordedId` maps a client's id to one. */
+async function readHistory(configFile: string): Promise<{ allocations: Map<string, number[]>; admitted: Set<string>; completed: Set<string>; rotatedTo: number; recordedId: AuditKey['recordedId'] }> {
   const audit = await openSetupAudit(configFile);
-  const history = { allocations: new Map<string, number[]>(), admitted: new Set<string>(), completed: new Set<string>(), rotatedTo: 0 };
+  const history = { allocations: new Map<string, number[]>(), admitted: new Set<string>(), completed: new Set<string>(), rotatedTo: 0, recordedId: await recordedIds(configFile) };
   for await (const record of audit.records()) {
     if (record.decision !== 'allow') continue;
     const requestId = record.effects?.['request_id'];
@@ -80,6 +83,12 @@ async function readHistory(configFile: string): Promise<{ allocations: Map<strin
   }
   await audit.close();
   return history;
+}
+
+/** How the sidecar of `configFile` records client-chosen ids (keyed digests, L1): what its ledger and log hold. */
+async function recordedIds(configFile: string): Promise<AuditKey['recordedId']> {
+  const key = await loadAuditKey(loadConfig(configFile, {}).paths.auditKey);
+  return key.recordedId.bind(key);
 }
 
 async function rebuildLedger(configFile: string): Promise<BlockLedger> {
@@ -97,7 +106,7 @@ async function checkAfterKill(setup: InitResult, model: AckModel): Promise<void>
   const ledger = await rebuildLedger(setup.configFile);
   // An allocation whose answer was lost is looked up in the history: if it landed, its blocks are the tenant's.
   for (const [requestId, tenant] of model.inflightAllocations) {
-    for (const id of history.allocations.get(requestId) ?? []) {
+    for (const id of history.allocations.get(history.recordedId('request', tenant, requestId)) ?? []) {
       expect(ledger.blockState(id)).toMatchObject({ state: 'owned', tenant });
       model.dirty.delete(id);
       model.owned.set(id, tenant);
@@ -120,8 +129,8 @@ async function checkAfterKill(setup: InitResult, model: AckModel): Promise<void>
     // Never forgotten as dirty: still holding this tenant's data until someone scrubs it (I2).
     expect(ledger.blockState(id)).toMatchObject({ state: 'dirty', tenant });
   }
-  for (const id of model.admitted) expect(history.admitted.has(id)).toBe(true);
-  for (const id of model.completed) expect(history.completed.has(id)).toBe(true);
+  for (const [id, tenant] of model.admitted) expect(history.admitted.has(history.recordedId('admission', tenant, id))).toBe(true);
+  for (const [id, tenant] of model.completed) expect(history.completed.has(history.recordedId('admission', tenant, id))).toBe(true);
   expect(history.rotatedTo).toBeGreaterThanOrEqual(model.rotatedTo);
   // Whatever was in flight has now either landed or not; the truth is the rebuilt ledger.
   for (const id of model.uncertain) {
@@ -284,9 +293,9 @@ class StepModel {
   }
 
   /** After a kill, for an op whose step was in flight: its request and blocks are what the rebuilt ledger says. */
-  adopt(ledger: BlockLedger, op: StepOp): void {
+  adopt(ledger: BlockLedger, op: StepOp, rid: AuditKey['recordedId']): void {
     if (op.op !== 'scrubbed') {
-      const held = ledger.requestBlocks(op.tenant, op.request_id);
+      const held = ledger.requestBlocks(op.tenant, rid('request', op.tenant, op.request_id));
       if (held.length === 0) this.requests.delete(op.request_id);
       else this.requests.set(op.request_id, { tenant: asStepTenant(op.tenant), blocks: new Set(held) });
     }
@@ -348,6 +357,7 @@ function planStep(model: StepModel, engine: number, newRequestId: () => string):
 async function checkStepsAfterKill(setup: InitResult, model: StepModel, kills: { inflight: number }): Promise<void> {
   expect((await verifySetupAudit(setup)).ok).toBe(true);
   const ledger = await rebuildLedger(setup.configFile);
+  const rid = await recordedIds(setup.configFile);
   for (const request of model.inflight.values()) {
     kills.inflight++;
     // Each op landed whole or not at all: its request holds what it held before, or that with the op applied.
@@ -356,18 +366,18 @@ async function checkStepsAfterKill(setup: InitResult, model: StepModel, kills: {
       if (op.op === 'scrubbed') continue;
       const before = model.requests.get(op.request_id)?.blocks ?? new Set<number>();
       const after = op.op === 'claim' ? new Set([...before, ...op.blocks, ...(op.prefix_hits ?? [])]) : new Set([...before].filter((id) => !op.blocks.includes(id)));
-      expect([ascending(before), ascending(after)]).toContainEqual(ledger.requestBlocks(op.tenant, op.request_id));
+      expect([ascending(before), ascending(after)]).toContainEqual(ledger.requestBlocks(op.tenant, rid('request', op.tenant, op.request_id)));
     }
   }
   // Whatever was in flight has now either landed or not; the truth for what it touched is the rebuilt ledger.
-  for (const request of model.inflight.values()) for (const op of request.ops) model.adopt(ledger, op);
+  for (const request of model.inflight.values()) for (const op of request.ops) model.adopt(ledger, op, rid);
   model.inflight.clear();
 
   expect(ledger.checkInvariants()).toEqual({ ok: true, violations: [] }); // I1, I3, I5, hold counts and the ledger's own bookkeeping
   for (const tenant of STEP_TENANTS) {
     // No acknowledged request lost, none resurrected, and each holds exactly its blocks (shared ones included).
-    expect(ledger.liveRequests(tenant).sort()).toEqual(model.requestIds(tenant));
-    for (const requestId of model.requestIds(tenant)) expect(ledger.requestBlocks(tenant, requestId)).toEqual(ascending(model.requests.get(requestId)!.blocks));
+    expect(ledger.liveRequests(tenant).sort()).toEqual(model.requestIds(tenant).map((r) => rid('request', tenant, r)).sort());
+    for (const requestId of model.requestIds(tenant)) expect(ledger.requestBlocks(tenant, rid('request', tenant, requestId))).toEqual(ascending(model.requests.get(requestId)!.blocks));
   }
   // Held blocks: owned by the right tenant, awaitingScrub exactly while unconfirmed (I2). Released ones: dirty
   // with their tenant, or contaminated when released before the scrub was confirmed. Untouched ones: clean.
@@ -490,10 +500,10 @@ describe('crash recovery under mixed load', () => {
           const admit = await worker.call(sidecar.url, 'POST', '/v1/admission', { tenant, request_id: requestId, max_tokens: 8 });
           if (admit.status === 429) return;
           expect(admit.status).toBe(200);
-          model.admitted.add(requestId);
+          model.admitted.set(requestId, tenant);
           const done = await worker.call(sidecar.url, 'POST', `/v1/admission/${requestId}/complete`, { input_tokens: 2, output_tokens: 3 });
           expect(done.status).toBe(200);
-          model.completed.add(requestId);
+          model.completed.set(requestId, tenant);
           acked.admissions++;
         });
 
