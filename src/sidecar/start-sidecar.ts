@@ -8,6 +8,7 @@ import type { SidecarConfig } from '../config/index.js';
 import { createRequestHandler, type SidecarServices } from '../http/index.js';
 import { pkiPaths } from '../pki/index.js';
 import { BundlePoller, type PolicyEngine } from '../policy/index.js';
+import type { RefusalLimits } from '../enforcement/index.js';
 import { Errors, TgError } from '../errors.js';
 import { buildServices, type ComponentOverrides } from './build-services.js';
 import { lockStateDirectories, type StateLock } from './state-lock.js';
@@ -26,6 +27,8 @@ export interface StartOptions {
   readonly requestTimeoutMs?: number;
   /** Longest time a client may take for the TLS handshake and for the request headers; default 10 s. */
   readonly headersTimeoutMs?: number;
+  /** Rate limit of refusal records and log lines (issue 20.7); defaults in RefusalLimits. */
+  readonly refusalLimits?: RefusalLimits;
 }
 
 /**
@@ -67,7 +70,7 @@ async function serve(config: SidecarConfig, options: StartOptions, logger: Logge
   const interval = options.watchIntervalMs ?? 1000;
   const pki = pkiPaths(config.paths.pki);
   const bundleServerCa = readBundleServerCa(config); // before anything is opened: a bad path stops the start cleanly
-  const assembled = await buildServices(config, logger, options.overrides);
+  const assembled = await buildServices(config, logger, options.overrides, options.refusalLimits);
   const { services } = assembled;
 
   services.policy.watch((result) => {
