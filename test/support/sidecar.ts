@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { AuditLog, loadAuditKey, verifyAuditLog, type VerifyResult } from '../../src/audit/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { initDirectory, type InitResult } from '../../src/setup/index.js';
-import { startSidecar, type ComponentOverrides, type RunningSidecar } from '../../src/sidecar/index.js';
+import { startSidecar, type ComponentOverrides, type RunningSidecar, type StartOptions } from '../../src/sidecar/index.js';
 
 export interface ClientCredential {
   readonly cert?: string | Buffer;
@@ -27,11 +27,11 @@ export interface TestSidecar {
 }
 
 /** A real sidecar on port 0 over a fresh `init` directory with real certificates. */
-export async function startTestSidecar(options: { configPatch?: (yaml: string) => string; overrides?: ComponentOverrides } = {}): Promise<TestSidecar> {
+export async function startTestSidecar(options: { configPatch?: (yaml: string) => string; overrides?: ComponentOverrides; startOptions?: StartOptions } = {}): Promise<TestSidecar> {
   const dir = mkdtempSync(join(tmpdir(), 'tg-sidecar-'));
   const setup = await initDirectory(dir, { port: 0 });
   if (options.configPatch) writeFileSync(setup.configFile, options.configPatch(readFileSync(setup.configFile, 'utf8')));
-  return attachTestSidecar(setup, options.overrides);
+  return attachTestSidecar(setup, options.overrides, options.startOptions);
 }
 
 /** Closes a test sidecar and starts a new one on the same directory (a restart). */
@@ -40,8 +40,8 @@ export async function restartTestSidecar(previous: TestSidecar, overrides?: Comp
   return attachTestSidecar(previous.setup, overrides);
 }
 
-async function attachTestSidecar(setup: InitResult, overrides?: ComponentOverrides): Promise<TestSidecar> {
-  const sidecar = await startSidecar(loadConfig(setup.configFile), { logger: pino({ level: 'silent' }), watchIntervalMs: 100, drainTimeoutMs: 2000, ...(overrides ? { overrides } : {}) });
+async function attachTestSidecar(setup: InitResult, overrides?: ComponentOverrides, startOptions: StartOptions = {}): Promise<TestSidecar> {
+  const sidecar = await startSidecar(loadConfig(setup.configFile), { logger: pino({ level: 'silent' }), watchIntervalMs: 100, drainTimeoutMs: 2000, ...startOptions, ...(overrides ? { overrides } : {}) });
   const ca = readFileSync(setup.files.ca);
   const fileCred = (c: { cert: string; key: string }): ClientCredential => ({ cert: readFileSync(c.cert), key: readFileSync(c.key) });
   return {
