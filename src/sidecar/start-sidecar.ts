@@ -145,6 +145,8 @@ async function listen(
   });
   const timeouts = clientTimeouts(options);
   const server: Server = createServer({ ...tlsMaterial(), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3', ...timeouts, handshakeTimeout: timeouts.headersTimeout }, createRequestHandler(services));
+  const maxConnections = config.listen.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  capConnections(server, maxConnections, logger, 'tls');
   watchFile(serverCertFile, { interval }, () => {
     try {
       server.setSecureContext({ ...tlsMaterial(), minVersion: 'TLSv1.3' });
@@ -163,11 +165,35 @@ async function listen(
     });
     const port = (server.address() as AddressInfo).port;
     const unixServer = config.listen.unixSocket ? await listenOnUnixSocket(config.listen.unixSocket, createRequestHandler(services, 'unix'), timeouts) : null;
+    if (unixServer) capConnections(unixServer, maxConnections, logger, 'unix_socket');
     return { server, unixServer, port };
   } catch (error) {
     server.close();
     throw error;
   }
+}
+
+const DEFAULT_MAX_CONNECTIONS = 1024;
+const DROP_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * Issue 20.10c: without a cap, one client could open connections until the process ran out of
+ * file descriptors or memory, and every other tenant's worker with it. Past `max`, Node closes a
+ * new connection at accept, before any TLS work is spent on it. The log line is rate-limited
+ * (one per 10 s with the count since the last), so a flood of connections cannot flood the log.
+ */
+function capConnections(server: Server | PlainServer, max: number, logger: Logger, listener: 'tls' | 'unix_socket'): void {
+  server.maxConnections = max;
+  let dropped = 0;
+  let lastLog = 0;
+  server.on('drop', () => {
+    dropped += 1;
+    const now = Date.now();
+    if (now - lastLog < DROP_LOG_INTERVAL_MS) return;
+    logger.warn({ listener, maxConnections: max, dropped }, 'connections refused: listen.max_connections reached');
+    lastLog = now;
+    dropped = 0;
+  });
 }
 
 /**
