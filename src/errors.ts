@@ -13,6 +13,7 @@ export const Errors = {
   // 400: the request itself is wrong
   BAD_REQUEST: { code: 'TG_ERR_BAD_REQUEST', status: 400, message: 'request body or parameters are invalid' },
   BAD_JSON: { code: 'TG_ERR_BAD_JSON', status: 400, message: 'request body is not valid JSON' },
+  DUPLICATE_AUTHORIZATION: { code: 'TG_ERR_DUPLICATE_AUTHORIZATION', status: 400, message: 'the request carries more than one Authorization header; send exactly one (or none when a client certificate is used)' },
   // 401: who is calling is not proven
   NO_CREDENTIALS: { code: 'TG_ERR_NO_CREDENTIALS', status: 401, message: 'no client certificate or bearer API key was presented' },
   CERT_UNTRUSTED: { code: 'TG_ERR_CERT_UNTRUSTED', status: 401, message: 'client certificate is not issued by the trusted CA' },
@@ -20,6 +21,7 @@ export const Errors = {
   CERT_NOT_YET_VALID: { code: 'TG_ERR_CERT_NOT_YET_VALID', status: 401, message: 'client certificate is not valid yet; check the clocks' },
   CERT_REVOKED: { code: 'TG_ERR_CERT_REVOKED', status: 401, message: 'client certificate has been revoked' },
   BAD_SPIFFE_ID: { code: 'TG_ERR_BAD_SPIFFE_ID', status: 401, message: 'client certificate must carry exactly one URI SAN spiffe://<trust-domain>/<role>/<id> of this trust domain' },
+  CERT_NOT_SVID: { code: 'TG_ERR_CERT_NOT_SVID', status: 401, message: 'client certificate is not an X.509-SVID client certificate (it must not be a CA, needs keyUsage digitalSignature without keyCertSign/cRLSign, extended key usage clientAuth, and no SAN but its one spiffe:// URI; `reasons` says which rule failed); issue it with `tenantguard pki issue`' },
   UNKNOWN_API_KEY: { code: 'TG_ERR_UNKNOWN_API_KEY', status: 401, message: 'bearer API key is not recognised' },
   // 403: proven, but not allowed
   ROLE_DENIED: { code: 'TG_ERR_ROLE_DENIED', status: 403, message: 'this principal may not call this route' },

@@ -5,5 +5,5 @@ export type { RecordedIdKind } from './chain.js';
 export { loadAuditKey, openAuditKey } from './audit-key.js';
 export { verifyAuditLog, formatVerifyResult, runAuditVerify } from './verify.js';
 export type { VerifyOptions, VerifyProblem, VerifyResult } from './verify.js';
-export { auditEventSchema, validateAuditEvent } from './schema.js';
+export { auditEventSchema, validateAuditEvent, REASON_PATTERN } from './schema.js';
 export type { AuditEffectValue, AuditEvent, AuditEventType, AuditPrincipalRole, AuditRecord, AuditSeverity } from './schema.js';

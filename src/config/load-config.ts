@@ -28,7 +28,8 @@ export interface PoolConfig {
 export interface SidecarConfig {
   readonly file: string;
   readonly trustDomain: string;
-  readonly listen: { readonly host: string; readonly port: number; readonly unixSocket?: string };
+  /** `maxConnections`: open connections per listener (TLS, and the Unix socket), default 1024; loadConfig always sets it. */
+  readonly listen: { readonly host: string; readonly port: number; readonly unixSocket?: string; readonly maxConnections?: number };
   readonly paths: {
     readonly pki: string;
     readonly masterKey: string;
@@ -131,7 +132,7 @@ function resolveConfig(file: string, raw: RawConfig, env: NodeJS.ProcessEnv): Si
   if (!relative(at(raw.paths.audit), auditKey).startsWith('..')) throw configError(file, ['paths.audit_key: must not be inside paths.audit (L2)']);
 
   const listenOverride = env['TENANTGUARD_LISTEN'];
-  let listen = { host: raw.listen.host, port: raw.listen.port, ...(raw.listen.unix_socket ? { unixSocket: at(raw.listen.unix_socket) } : {}) };
+  let listen = { host: raw.listen.host, port: raw.listen.port, maxConnections: raw.listen.max_connections, ...(raw.listen.unix_socket ? { unixSocket: at(raw.listen.unix_socket) } : {}) };
   if (listenOverride) {
     const match = /^(.+):(\d{1,5})$/.exec(listenOverride);
     if (!match || Number(match[2]) > 65535) throw configError(file, [`TENANTGUARD_LISTEN: expected HOST:PORT, got "${listenOverride.slice(0, 64)}"`]);

@@ -36,6 +36,8 @@ export const configSchema = z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(8443),
     unix_socket: z.string().min(1).optional(),
+    /** Open connections each listener accepts; more are closed at accept (issue 20.10c). */
+    max_connections: z.number().int().min(1).max(1_000_000).default(1024),
   }),
   paths: z.strictObject({
     pki: z.string().min(1),

@@ -5,3 +5,4 @@ export { AuditTrail, type EventParts } from './audit-trail.js';
 export { GuardedAdmission, type AdmissionRequest } from './guarded-admission.js';
 export { GuardedKeys, type KeyAction } from './guarded-keys.js';
 export { TenantErasure, type ErasureTargets } from './tenant-erasure.js';
+export { RefusalRecorder, type Refusal, type RefusalLimits, type RefusedParty } from './refusals.js';

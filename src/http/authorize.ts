@@ -33,6 +33,15 @@ export function authorizeAction(services: SidecarServices, principal: Principal,
   }));
   if (decision.allow) return;
   if (decision.reasons.includes('policy_unavailable')) throw new TgError(Errors.POLICY_UNAVAILABLE);
-  if (decision.reasons.includes('mtls_required')) throw new TgError(Errors.MTLS_REQUIRED, { reasons: decision.reasons });
-  throw new TgError(Errors.ROLE_DENIED, { reasons: decision.reasons });
+  const refusal = new TgError(decision.reasons.includes('mtls_required') ? Errors.MTLS_REQUIRED : Errors.ROLE_DENIED, { reasons: decision.reasons });
+  // A refused caller leaves a trace (issue 20.7). Only a registered tenant id is recorded: an
+  // unknown one is caller content from the path.
+  services.refusals.record({
+    principal: { role: principal.role, id: principal.id },
+    action,
+    code: refusal.code,
+    reasons: decision.reasons,
+    ...(named !== null && services.tenants.has(named) ? { tenant: named } : {}),
+  });
+  throw refusal;
 }

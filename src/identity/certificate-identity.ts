@@ -1,7 +1,24 @@
 import type { DetailedPeerCertificate, PeerCertificate, TLSSocket } from 'node:tls';
 import { Errors, TgError } from '../errors.js';
-import { normalizeSerial, parseSpiffeId } from '../pki/index.js';
+import { clientSvidProblem, normalizeSerial, parseSpiffeId } from '../pki/index.js';
 import { PRINCIPAL_ROLES, type Principal, type PrincipalRole } from './principal.js';
+
+type ErrorSpec = (typeof Errors)[keyof typeof Errors];
+
+/**
+ * A refused credential, with the principal it names when the CA's signature vouches for that
+ * (a revoked or non-SVID certificate whose chain verified), else null. The principal is for the
+ * refusal's audit record and log line (issue 20.7), never for the answer: `toBody` is TgError's.
+ */
+export class CredentialRefused extends TgError {
+  constructor(
+    spec: ErrorSpec,
+    readonly principal: { readonly role: PrincipalRole; readonly id: string } | null,
+    options: { reasons?: readonly string[] } = {},
+  ) {
+    super(spec, options);
+  }
+}
 
 export interface CertificateCheck {
   readonly trustDomain: string;
@@ -17,20 +34,26 @@ export interface CertificateCheck {
 export function principalFromTlsSocket(socket: TLSSocket, check: CertificateCheck): Principal | null {
   const cert: PeerCertificate | DetailedPeerCertificate = socket.getPeerCertificate();
   if (!cert || Object.keys(cert).length === 0) return null;
-  if (!socket.authorized) throw new TgError(errorForVerification(String(socket.authorizationError ?? '')));
+  if (!socket.authorized) {
+    const code = String(socket.authorizationError ?? '');
+    // OpenSSL refuses an extended key usage without clientAuth as the wrong purpose (issue 20.10a).
+    if (code === 'INVALID_PURPOSE' || code === 'UNSUPPORTED_CERTIFICATE_PURPOSE') throw new CredentialRefused(Errors.CERT_NOT_SVID, null, { reasons: ['missing_client_auth'] });
+    throw new CredentialRefused(errorForVerification(code), null);
+  }
 
   const serial = normalizeSerial(cert.serialNumber ?? '');
-  if (serial === null) throw new TgError(Errors.CERT_UNTRUSTED);
-  if (check.isRevoked(serial)) throw new TgError(Errors.CERT_REVOKED);
+  if (serial === null) throw new CredentialRefused(Errors.CERT_UNTRUSTED, null);
 
   // X.509-SVID: exactly one URI SAN. Two would let one certificate speak as two principals.
   const uris = uriSans(cert.subjectaltname ?? '');
-  if (uris.length !== 1) throw new TgError(Errors.BAD_SPIFFE_ID);
-  const spiffe = parseSpiffeId(uris[0]!);
-  if (!spiffe || spiffe.trustDomain !== check.trustDomain || !isPrincipalRole(spiffe.role)) {
-    throw new TgError(Errors.BAD_SPIFFE_ID);
-  }
-  return { role: spiffe.role, id: spiffe.id, authn: 'mtls', spiffeId: uris[0]!, certSerial: serial };
+  const spiffe = uris.length === 1 ? parseSpiffeId(uris[0]!) : null;
+  const named = spiffe && spiffe.trustDomain === check.trustDomain && isPrincipalRole(spiffe.role) ? { role: spiffe.role, id: spiffe.id } : null;
+  if (check.isRevoked(serial)) throw new CredentialRefused(Errors.CERT_REVOKED, named);
+  // The CA's signature is not enough: the leaf must be a client SVID (issue 20.10a, pki/svid.ts).
+  const problem = clientSvidProblem(cert.raw);
+  if (problem !== null) throw new CredentialRefused(Errors.CERT_NOT_SVID, named, { reasons: [problem] });
+  if (named === null) throw new CredentialRefused(Errors.BAD_SPIFFE_ID, null);
+  return { role: named.role, id: named.id, authn: 'mtls', spiffeId: uris[0]!, certSerial: serial };
 }
 
 function isPrincipalRole(role: string): role is PrincipalRole {
@@ -49,7 +72,7 @@ function uriSans(subjectAltName: string): string[] {
     });
 }
 
-function errorForVerification(code: string): (typeof Errors)[keyof typeof Errors] {
+function errorForVerification(code: string): ErrorSpec {
   switch (code) {
     case 'CERT_HAS_EXPIRED':
       return Errors.CERT_EXPIRED;

@@ -20,3 +20,4 @@ export {
 } from './store.js';
 export { loadRevocationList, normalizeSerial, revokeCertificate, type RevocationList } from './revocation.js';
 export { formatSpiffeId, parseSpiffeId, CERTIFICATE_ROLES, type CertificateRole, type SpiffeId } from './spiffe.js';
+export { clientSvidProblem, type SvidProblem } from './svid.js';

@@ -5,7 +5,7 @@ import type { AdapterRegistry } from '../adapters/index.js';
 import { AdmissionController } from '../admission/index.js';
 import { AuditLog, openAuditKey } from '../audit/index.js';
 import { TenantRegistry, type SidecarConfig } from '../config/index.js';
-import { AuditTrail, GuardedAdapters, GuardedAdmission, GuardedBlocks, GuardedKeys, TenantErasure } from '../enforcement/index.js';
+import { AuditTrail, GuardedAdapters, GuardedAdmission, GuardedBlocks, GuardedKeys, RefusalRecorder, TenantErasure, type RefusalLimits } from '../enforcement/index.js';
 import { Errors, TgError } from '../errors.js';
 import type { SidecarServices } from '../http/index.js';
 import { ApiKeyRegistry } from '../identity/index.js';
@@ -41,7 +41,7 @@ export interface AssembledSidecar {
  * Builds every component from the config, restores state from the audit log (ledger, adapters,
  * erasures) and wires the guarded operations. Nothing listens yet.
  */
-export async function buildServices(config: SidecarConfig, logger: Logger, overrides: ComponentOverrides = {}): Promise<AssembledSidecar> {
+export async function buildServices(config: SidecarConfig, logger: Logger, overrides: ComponentOverrides = {}, refusalLimits: RefusalLimits = {}): Promise<AssembledSidecar> {
   const tenants = new TenantRegistry(config.tenants);
   const verification = config.policyVerification ? bundleVerification(config.file, config.policyVerification) : undefined;
   const policy = new PolicyEngine({
@@ -99,6 +99,7 @@ export async function buildServices(config: SidecarConfig, logger: Logger, overr
 
   const apiKeys = new ApiKeyRegistry(tenants.all().flatMap((t) => t.apiKeySha256.map((sha256) => ({ tenant: t.id, sha256 }))));
   let revoked: RevocationList = await loadRevocationList(config.paths.pki);
+  const refusals = new RefusalRecorder(audit, logger, refusalLimits);
 
   const services: SidecarServices = {
     config,
@@ -114,6 +115,7 @@ export async function buildServices(config: SidecarConfig, logger: Logger, overr
     admission: new GuardedAdmission(admission, policy, trail, audit, tenants, metrics),
     keys: new GuardedKeys(keys, offload, policy, trail, tenants),
     erasure: new TenantErasure({ tenants, ledger, adapters: adapterRegistry, admission, apiKeys, offload, refreshPolicyData }, policy, trail, audit),
+    refusals,
   };
 
   return {
@@ -125,6 +127,7 @@ export async function buildServices(config: SidecarConfig, logger: Logger, overr
     close: async () => {
       policy.close();
       admission.close();
+      await refusals.close(); // its last summary goes into the log before the log closes
       await realAudit.close();
       keys.close();
     },

@@ -8,6 +8,7 @@ import type { SidecarConfig } from '../config/index.js';
 import { createRequestHandler, type SidecarServices } from '../http/index.js';
 import { pkiPaths } from '../pki/index.js';
 import { BundlePoller, type PolicyEngine } from '../policy/index.js';
+import type { RefusalLimits } from '../enforcement/index.js';
 import { Errors, TgError } from '../errors.js';
 import { buildServices, type ComponentOverrides } from './build-services.js';
 import { lockStateDirectories, type StateLock } from './state-lock.js';
@@ -26,6 +27,8 @@ export interface StartOptions {
   readonly requestTimeoutMs?: number;
   /** Longest time a client may take for the TLS handshake and for the request headers; default 10 s. */
   readonly headersTimeoutMs?: number;
+  /** Rate limit of refusal records and log lines (issue 20.7); defaults in RefusalLimits. */
+  readonly refusalLimits?: RefusalLimits;
 }
 
 /**
@@ -67,7 +70,7 @@ async function serve(config: SidecarConfig, options: StartOptions, logger: Logge
   const interval = options.watchIntervalMs ?? 1000;
   const pki = pkiPaths(config.paths.pki);
   const bundleServerCa = readBundleServerCa(config); // before anything is opened: a bad path stops the start cleanly
-  const assembled = await buildServices(config, logger, options.overrides);
+  const assembled = await buildServices(config, logger, options.overrides, options.refusalLimits);
   const { services } = assembled;
 
   services.policy.watch((result) => {
@@ -142,6 +145,8 @@ async function listen(
   });
   const timeouts = clientTimeouts(options);
   const server: Server = createServer({ ...tlsMaterial(), requestCert: true, rejectUnauthorized: false, minVersion: 'TLSv1.3', ...timeouts, handshakeTimeout: timeouts.headersTimeout }, createRequestHandler(services));
+  const maxConnections = config.listen.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  capConnections(server, maxConnections, logger, 'tls');
   watchFile(serverCertFile, { interval }, () => {
     try {
       server.setSecureContext({ ...tlsMaterial(), minVersion: 'TLSv1.3' });
@@ -160,11 +165,35 @@ async function listen(
     });
     const port = (server.address() as AddressInfo).port;
     const unixServer = config.listen.unixSocket ? await listenOnUnixSocket(config.listen.unixSocket, createRequestHandler(services, 'unix'), timeouts) : null;
+    if (unixServer) capConnections(unixServer, maxConnections, logger, 'unix_socket');
     return { server, unixServer, port };
   } catch (error) {
     server.close();
     throw error;
   }
+}
+
+const DEFAULT_MAX_CONNECTIONS = 1024;
+const DROP_LOG_INTERVAL_MS = 10_000;
+
+/**
+ * Issue 20.10c: without a cap, one client could open connections until the process ran out of
+ * file descriptors or memory, and every other tenant's worker with it. Past `max`, Node closes a
+ * new connection at accept, before any TLS work is spent on it. The log line is rate-limited
+ * (one per 10 s with the count since the last), so a flood of connections cannot flood the log.
+ */
+function capConnections(server: Server | PlainServer, max: number, logger: Logger, listener: 'tls' | 'unix_socket'): void {
+  server.maxConnections = max;
+  let dropped = 0;
+  let lastLog = 0;
+  server.on('drop', () => {
+    dropped += 1;
+    const now = Date.now();
+    if (now - lastLog < DROP_LOG_INTERVAL_MS) return;
+    logger.warn({ listener, maxConnections: max, dropped }, 'connections refused: listen.max_connections reached');
+    lastLog = now;
+    dropped = 0;
+  });
 }
 
 /**

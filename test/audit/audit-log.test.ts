@@ -1,7 +1,13 @@
-import { appendFileSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { pino } from 'pino';
 import { describe, expect, test } from 'vitest';
 import { AuditLog, verifyAuditLog, type AuditRecord } from '../../src/audit/index.js';
+import { loadConfig } from '../../src/config/index.js';
+import { TgError } from '../../src/errors.js';
+import { initDirectory } from '../../src/setup/index.js';
+import { startSidecar } from '../../src/sidecar/index.js';
 import { allocation, freshDir, TEST_KEY } from './fixtures.js';
 
 const GENESIS = '0'.repeat(64);
@@ -178,5 +184,52 @@ describe('AuditLog group commit', () => {
     expect(log.stats.commits).toBe(1);
     expect(log.stats.fsyncs).toBe(1);
     await log.close();
+  });
+});
+
+describe('an audit directory that the sidecar did not create keeps no mode that lets others in (issue 20.10d)', () => {
+  const refusal = (dir: string) =>
+    AuditLog.open({ key: TEST_KEY, dir }).then(
+      async (log) => {
+        await log.close();
+        return null;
+      },
+      (error: unknown) => error as TgError,
+    );
+
+  test.each(['0777', '0775', '0757', '0722'])('a pre-existing directory with mode %s (group or others may write) is refused with TG_ERR_CONFIG_INVALID, and nothing is written into it', async (mode) => {
+    const dir = freshDir();
+    mkdirSync(dir);
+    chmodSync(dir, parseInt(mode, 8));
+    const error = await refusal(dir);
+    expect(error).toBeInstanceOf(TgError);
+    expect(error?.code).toBe('TG_ERR_CONFIG_INVALID');
+    expect(error?.reasons).toEqual(['audit_dir_shared']);
+    expect(error?.message).toContain('chmod 700');
+    expect(readdirSync(dir)).toEqual([]);
+  });
+
+  test('a pre-existing owner-only directory (0700, or 0755: others may read, not write) is used', async () => {
+    for (const mode of [0o700, 0o755]) {
+      const dir = freshDir();
+      mkdirSync(dir);
+      chmodSync(dir, mode);
+      expect(await refusal(dir)).toBeNull();
+    }
+  });
+
+  test('a sidecar whose audit directory was made beforehand with mode 0777 (init does not create it) refuses to start', async () => {
+    const setup = await initDirectory(mkdtempSync(join(tmpdir(), 'tg-audit-mode-')), { port: 0 });
+    mkdirSync(join(setup.dir, 'audit'));
+    chmodSync(join(setup.dir, 'audit'), 0o777);
+    const error = await startSidecar(loadConfig(setup.configFile), { logger: pino({ level: 'silent' }) }).then(
+      async (running) => {
+        await running.close();
+        return null;
+      },
+      (e: unknown) => e as TgError,
+    );
+    expect(error?.code).toBe('TG_ERR_CONFIG_INVALID');
+    expect(error?.reasons).toEqual(['audit_dir_shared']);
   });
 });

@@ -32,7 +32,7 @@ const connect = (): void => {
   engine = new SidecarClient({ socketPath: tg.sidecar.services.config.listen.unixSocket! });
 };
 beforeAll(async () => {
-  tg = await startTestSidecar({ configPatch: withSocket, logger });
+  tg = await startTestSidecar({ configPatch: withSocket, startOptions: { logger } });
   connect();
 });
 afterAll(async () => {
@@ -71,7 +71,7 @@ describe('client-chosen ids are recorded only as keyed digests (L1, issue 20.6)'
     // The digests are what replay rebuilds state from: after a restart the engine still releases
     // its request by the id it knows, and the adapter still applies by its name.
     await engine.close();
-    tg = await restartTestSidecar(tg, undefined, logger);
+    tg = await restartTestSidecar(tg, undefined, { logger });
     connect();
     const released = await engine.step({ step: 3, ops: [{ op: 'release', tenant, request_id: requestId, blocks: [5000] }] });
     expect(released.results).toEqual([{ index: 0, ok: true }]);

@@ -2,11 +2,11 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { pino, type Logger } from 'pino';
+import { pino } from 'pino';
 import { AuditLog, loadAuditKey, verifyAuditLog, type VerifyResult } from '../../src/audit/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { initDirectory, type InitResult } from '../../src/setup/index.js';
-import { startSidecar, type ComponentOverrides, type RunningSidecar } from '../../src/sidecar/index.js';
+import { startSidecar, type ComponentOverrides, type RunningSidecar, type StartOptions } from '../../src/sidecar/index.js';
 
 export interface ClientCredential {
   readonly cert?: string | Buffer;
@@ -27,21 +27,21 @@ export interface TestSidecar {
 }
 
 /** A real sidecar on port 0 over a fresh `init` directory with real certificates. */
-export async function startTestSidecar(options: { configPatch?: (yaml: string) => string; overrides?: ComponentOverrides; logger?: Logger } = {}): Promise<TestSidecar> {
+export async function startTestSidecar(options: { configPatch?: (yaml: string) => string; overrides?: ComponentOverrides; startOptions?: StartOptions } = {}): Promise<TestSidecar> {
   const dir = mkdtempSync(join(tmpdir(), 'tg-sidecar-'));
   const setup = await initDirectory(dir, { port: 0 });
   if (options.configPatch) writeFileSync(setup.configFile, options.configPatch(readFileSync(setup.configFile, 'utf8')));
-  return attachTestSidecar(setup, options.overrides, options.logger);
+  return attachTestSidecar(setup, options.overrides, options.startOptions);
 }
 
 /** Closes a test sidecar and starts a new one on the same directory (a restart). */
-export async function restartTestSidecar(previous: TestSidecar, overrides?: ComponentOverrides, logger?: Logger): Promise<TestSidecar> {
+export async function restartTestSidecar(previous: TestSidecar, overrides?: ComponentOverrides, startOptions?: StartOptions): Promise<TestSidecar> {
   await previous.close();
-  return attachTestSidecar(previous.setup, overrides, logger);
+  return attachTestSidecar(previous.setup, overrides, startOptions);
 }
 
-async function attachTestSidecar(setup: InitResult, overrides?: ComponentOverrides, logger: Logger = pino({ level: 'silent' })): Promise<TestSidecar> {
-  const sidecar = await startSidecar(loadConfig(setup.configFile), { logger, watchIntervalMs: 100, drainTimeoutMs: 2000, ...(overrides ? { overrides } : {}) });
+async function attachTestSidecar(setup: InitResult, overrides?: ComponentOverrides, startOptions: StartOptions = {}): Promise<TestSidecar> {
+  const sidecar = await startSidecar(loadConfig(setup.configFile), { logger: pino({ level: 'silent' }), watchIntervalMs: 100, drainTimeoutMs: 2000, ...startOptions, ...(overrides ? { overrides } : {}) });
   const ca = readFileSync(setup.files.ca);
   const fileCred = (c: { cert: string; key: string }): ClientCredential => ({ cert: readFileSync(c.cert), key: readFileSync(c.key) });
   return {
