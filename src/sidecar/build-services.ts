@@ -65,7 +65,8 @@ export async function buildServices(config: SidecarConfig, logger: Logger, overr
       throw error;
     });
   const restored = await closeOnFailure(restoreStateFromAudit(config, realAudit, logger));
-  const realOffload = await closeOnFailure(OffloadStore.open({ dir: config.paths.offload, keys }));
+  // Blob generations from the log: an older blob file put back is refused (issue 20.9).
+  const realOffload = await closeOnFailure(OffloadStore.open({ dir: config.paths.offload, keys, versions: restored.blobVersions }));
   const offload = overrides.offload?.(realOffload) ?? realOffload;
   await closeOnFailure(realOffload.sweep());
 
