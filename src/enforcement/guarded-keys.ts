@@ -10,8 +10,9 @@ export type KeyAction = 'keys.datakey' | 'keys.unwrap' | 'keys.cache_salt' | 'ke
 
 /**
  * Per-tenant keys and sealed KV offload (K1, I6), each call decided by `tenantguard.keys` and
- * recorded. Records carry tenant, action, key version and byte counts: never a key, a salt or a
- * byte of KV data (L1).
+ * recorded. Records carry tenant, action, key version and byte counts (offload puts and deletes
+ * also the block key, an identifier, and the blob generation: replay needs them, issue 20.9): never
+ * a key, a salt or a byte of KV data (L1).
  */
 export class GuardedKeys {
   constructor(
