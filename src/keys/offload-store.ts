@@ -104,8 +104,8 @@ export class OffloadStore {
     if (isBytes && data.length > limit) throw new TgError(Errors.TOO_LARGE);
     if (!isBytes && !isAsyncIterable(data)) throw new TgError(Errors.BAD_REQUEST, { message: 'blob data must be bytes or an async iterable of byte chunks' });
 
+    const generation = this.versions.next(); // one burnt if the tenant is refused: harmless
     // Refuses an unknown or erased tenant before touching the disk.
-    const generation = this.versions.next();
     const sealer = BlobSealer.start(this.keys, tenant, blockKey, generation);
     const tenantDir = join(this.dir, tenant);
     const path = join(tenantDir, blockKey + BLOB_SUFFIX);
@@ -151,6 +151,7 @@ export class OffloadStore {
     if (this.keys.isErased(tenant)) {
       await rm(path, { force: true });
       await rmdir(tenantDir).catch(() => undefined);
+      this.versions.forgetTenant(tenant);
       throw new TgError(Errors.TENANT_ERASED);
     }
     return { bytes, version: sealer.version };
