@@ -19,6 +19,7 @@ export function isTempFileName(name: string): boolean {
 /** A temporary sibling being written; `commit` makes it the target, `abort` removes it. */
 export class PendingFile {
   private settled = false;
+  private synced = false;
 
   private constructor(
     readonly handle: FileHandle,
@@ -40,10 +41,19 @@ export class PendingFile {
     return new PendingFile(handle, tmpPath, targetPath);
   }
 
+  /**
+   * Makes the content durable now, before `commit` (which then does not sync again): for owners
+   * that must know the finished file survives a crash before they record it (offload puts, 20.9).
+   */
+  async sync(): Promise<void> {
+    await this.handle.sync();
+    this.synced = true;
+  }
+
   async commit(): Promise<void> {
     this.settled = true;
     try {
-      await this.handle.sync();
+      if (!this.synced) await this.handle.sync();
     } catch (error) {
       await this.handle.close().catch(() => undefined);
       await rm(this.tmpPath, { force: true });

@@ -58,6 +58,8 @@ export const Errors = {
   TENANT_ERASED: { code: 'TG_ERR_TENANT_ERASED', status: 410, message: 'tenant was erased (crypto-shredded); its keys and offloaded data are gone and the id cannot be reused' },
   DATA_KEY_INVALID: { code: 'TG_ERR_DATA_KEY_INVALID', status: 400, message: 'wrapped data key failed authentication for this tenant; request a new data key' },
   OFFLOAD_AUTH_FAILED: { code: 'TG_ERR_OFFLOAD_AUTH_FAILED', status: 409, message: 'offloaded block failed authentication and was not returned; treat it as missing and recompute it' },
+  /** Issue 20.9: an authentic blob that is not the latest one the audit log recorded (rolled back, or deleted and put back). */
+  OFFLOAD_STALE: { code: 'TG_ERR_OFFLOAD_STALE', status: 409, message: 'offloaded block is not the latest version recorded for its block key (an older copy was put back, or it was deleted) and was not returned; treat it as missing and put it again' },
   AUDIT_KEY_INVALID: { code: 'TG_ERR_AUDIT_KEY_INVALID', status: 500, message: 'audit MAC key file must hold exactly 32 bytes as base64 and be readable by its owner only (chmod 600); it is created with the audit log and cannot be replaced while the log has records' },
   MASTER_KEY_INVALID: { code: 'TG_ERR_MASTER_KEY_INVALID', status: 500, message: 'master key file must hold exactly 32 bytes as base64 and be readable by its owner only (chmod 600); run `tenantguard init`' },
   KEYSTORE_INVALID: { code: 'TG_ERR_KEYSTORE_INVALID', status: 500, message: 'keystore file is malformed or was written under another master key; restore it from backup with its master key' },

@@ -61,7 +61,7 @@ const ANCHOR_DOMAIN = 'tenantguard-audit-anchor-v2\n';
 const RECORDED_ID_DOMAIN = 'tenantguard-recorded-id-v1\n';
 
 /** The client-chosen ids that are recorded only as a keyed digest (L1, issue 20.6). */
-export type RecordedIdKind = 'request' | 'admission' | 'adapter';
+export type RecordedIdKind = 'request' | 'admission' | 'adapter' | 'blob';
 
 /** The audit MAC key, imported once (a KeyObject spares every HMAC the key import). */
 export class AuditKey {

@@ -10,8 +10,9 @@ export type KeyAction = 'keys.datakey' | 'keys.unwrap' | 'keys.cache_salt' | 'ke
 
 /**
  * Per-tenant keys and sealed KV offload (K1, I6), each call decided by `tenantguard.keys` and
- * recorded. Records carry tenant, action, key version and byte counts: never a key, a salt or a
- * byte of KV data (L1).
+ * recorded. Records carry tenant, action, key version and byte counts (offload puts and deletes
+ * also the block key, an identifier, and the blob generation: replay needs them, issue 20.9): never
+ * a key, a salt or a byte of KV data (L1).
  */
 export class GuardedKeys {
   constructor(
@@ -68,14 +69,27 @@ export class GuardedKeys {
     await this.check(principal, 'offload.put', tenant, { acting_for: actingFor, sealed: true });
     // Write-ahead: the record is durable before the blob replaces the previous one, so an
     // unwritable log refuses the put and leaves the old blob (or none) in place.
-    return this.writeAhead(principal, 'offload.put', tenant, (record) =>
-      this.offload.put(tenant, blockKey, body, { maxBytes, beforeCommit: (result) => record({ bytes: result.bytes, version: result.version }) }),
+    // The record names the block key and the blob's generation: replay restores the latest
+    // generation of every blob from it, so an older copy put back is refused (issue 20.9).
+    const result = await this.writeAhead(principal, 'offload.put', tenant, (record) =>
+      this.offload.put(tenant, blockKey, body, {
+        maxBytes,
+        beforeCommit: (sealed) => record({ bytes: sealed.bytes, version: sealed.version, generation: sealed.generation }, { block_key: this.trail.recordedId('blob', tenant, blockKey) }),
+      }),
     );
+    return { bytes: result.bytes, version: result.version };
   }
 
   async get(principal: Principal, tenant: string, blockKey: string, actingFor: string | undefined): Promise<Buffer> {
     await this.check(principal, 'offload.get', tenant, { acting_for: actingFor });
-    const bytes = await this.offload.get(tenant, blockKey);
+    let bytes: Buffer;
+    try {
+      bytes = await this.offload.get(tenant, blockKey);
+    } catch (error) {
+      // A rolled-back blob is evidence of tampering with the offload tier: recorded (issue 20.9).
+      if (error instanceof TgError && error.code === Errors.OFFLOAD_STALE.code) await this.trail.recordDenial(this.event(principal, 'offload.get', tenant, {}), ['stale_blob']);
+      throw error;
+    }
     await this.trail.recordChange(this.event(principal, 'offload.get', tenant, { bytes: bytes.length }), () => undefined);
     return bytes;
   }
@@ -84,7 +98,7 @@ export class GuardedKeys {
     await this.check(principal, 'offload.delete', tenant, { acting_for: actingFor });
     // Write-ahead, as for put: a blob is removed only once the record of its removal is durable.
     return this.writeAhead(principal, 'offload.delete', tenant, async (record) => {
-      const deleted = await this.offload.delete(tenant, blockKey, () => record({ deleted: 1 }));
+      const deleted = await this.offload.delete(tenant, blockKey, () => record({ deleted: 1 }, { block_key: this.trail.recordedId('blob', tenant, blockKey) }));
       if (!deleted) await record({ deleted: 0 });
       return deleted;
     });
@@ -107,10 +121,15 @@ export class GuardedKeys {
    * so, and the log stays true (L2 covers both). If that record cannot be written either, the
    * audit log is down and refuses everything from then on.
    */
-  private async writeAhead<T>(principal: Principal, action: KeyAction, tenant: string, apply: (record: (counts: Record<string, number>) => Promise<void>) => Promise<T>): Promise<T> {
+  private async writeAhead<T>(
+    principal: Principal,
+    action: KeyAction,
+    tenant: string,
+    apply: (record: (counts: Record<string, number>, effects?: Record<string, string>) => Promise<void>) => Promise<T>,
+  ): Promise<T> {
     let recordedSeq: number | null = null;
-    const record = async (counts: Record<string, number>): Promise<void> => {
-      recordedSeq = await this.trail.recordChange(this.event(principal, action, tenant, counts), () => undefined);
+    const record = async (counts: Record<string, number>, effects?: Record<string, string>): Promise<void> => {
+      recordedSeq = await this.trail.recordChange({ ...this.event(principal, action, tenant, counts), ...(effects ? { effects } : {}) }, () => undefined);
     };
     try {
       return await apply(record);

@@ -1,5 +1,6 @@
 import type { AuditLog, AuditRecord } from '../audit/index.js';
 import type { AdapterRegistry } from '../adapters/index.js';
+import type { BlobVersions } from '../keys/index.js';
 import type { BlockLedger, OpId } from '../ledger/index.js';
 
 export interface ReplayReport {
@@ -31,7 +32,12 @@ export interface ReplayTargets {
    * 20.5) restores only the first registrations, in log order, up to the cap.
    */
   readonly maxAdapters: (tenant: string) => number;
+  /** Latest generation of every offloaded blob (issue 20.9), from the offload put/delete records. */
+  readonly blobs?: BlobVersions;
 }
+
+/** How many offload records an abort record may reach back to; it follows its record closely. */
+const MAX_UNDOABLE_OFFLOAD_RECORDS = 16_384;
 
 export async function replayAuditLog(audit: AuditLog, targets: ReplayTargets): Promise<ReplayReport> {
   const { ledger } = targets;
@@ -42,12 +48,18 @@ export async function replayAuditLog(audit: AuditLog, targets: ReplayTargets): P
   // Claims of one engine step may hit blocks an earlier claim of the step listed for scrub (the
   // worker zeroes them before the step's forward pass): replay grants them as the step did.
   const step = { id: undefined as unknown, scrub: new Set<number>() };
+  const offload = new OffloadReplay(targets.blobs);
   for await (const record of audit.records()) {
     records++;
+    if (record.action === 'offload.put' || record.action === 'offload.delete') {
+      if (offload.apply(record)) applied++;
+      continue;
+    }
     if (record.decision !== 'allow') continue;
     if (record.action === 'tenants.erase' && record.tenant) {
       ledger.commit(ledger.removeTenant(record.tenant).opId);
       targets.adapters.removeOwner(record.tenant);
+      targets.blobs?.forgetTenant(record.tenant);
       erasedTenants.push(record.tenant);
       applied++;
       continue;
@@ -132,4 +144,51 @@ function replayAdapterRegistration(record: AuditRecord, targets: ReplayTargets):
   // the same records land in per-tenant namespaces unchanged.
   const result = targets.adapters.register({ adapterId, sha256, rank, public: e['public'] === true, owner }, targets.maxAdapters(owner));
   return result.ok ? null : owner;
+}
+
+/**
+ * Offload records → the latest generation of every blob (issue 20.9). A put record (write-ahead:
+ * durable before the rename) carries `effects.block_key` and `counts.generation`; a delete that
+ * removed a blob carries `effects.block_key` and `counts.deleted = 1`. A later `storage_failed`
+ * record with `effects.aborts = <seq>` says that change did not happen: it is undone. Records
+ * from before 20.9 carry no block key and change nothing (their blobs are refused as stale).
+ */
+class OffloadReplay {
+  /** seq → what the record replaced, for an abort record that may follow. */
+  private readonly undo = new Map<number, { tenant: string; blockKey: string; before: number | undefined; after: number | undefined }>();
+
+  constructor(private readonly blobs: BlobVersions | undefined) {}
+
+  apply(record: AuditRecord): boolean {
+    const blobs = this.blobs;
+    if (blobs === undefined || !record.tenant) return false;
+    if (record.decision === 'deny') {
+      const aborts = record.effects?.['aborts'];
+      const undone = typeof aborts === 'number' ? this.undo.get(aborts) : undefined;
+      if (undone === undefined) return false;
+      this.undo.delete(aborts as number);
+      if (blobs.latest(undone.tenant, undone.blockKey) === undone.after) blobs.set(undone.tenant, undone.blockKey, undone.before);
+      return true;
+    }
+    const blockKey = record.effects?.['block_key'];
+    if (typeof blockKey !== 'string') return false;
+    const before = blobs.latest(record.tenant, blockKey);
+    if (record.action === 'offload.put') {
+      const generation = record.counts?.['generation'];
+      if (typeof generation !== 'number' || !Number.isSafeInteger(generation) || generation < 1) {
+        throw new ReplayError(`audit record seq ${record.seq} (offload.put) has no valid generation`);
+      }
+      blobs.put(record.tenant, blockKey, generation);
+    } else if (record.counts?.['deleted'] === 1) {
+      blobs.set(record.tenant, blockKey, undefined);
+    } else {
+      return false;
+    }
+    this.undo.set(record.seq, { tenant: record.tenant, blockKey, before, after: blobs.latest(record.tenant, blockKey) });
+    if (this.undo.size > MAX_UNDOABLE_OFFLOAD_RECORDS) {
+      const oldest = this.undo.keys().next().value;
+      if (oldest !== undefined) this.undo.delete(oldest);
+    }
+    return true;
+  }
 }

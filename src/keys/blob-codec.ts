@@ -3,17 +3,21 @@
  * key is wrapped under the tenant's current KEK and travels in the header:
  *
  *   offset  size  field
- *        0     4  magic "TGB1"
+ *        0     4  magic "TGB2"
  *        4     4  KEK version, uint32 big-endian
- *        8    60  wrapped blob key: iv(12) ‖ AES-256-GCM(blob key)(32) ‖ tag(16)
+ *        8     8  generation, uint64 big-endian (issue 20.9: which put of this block key it is)
+ *       16    60  wrapped blob key: iv(12) ‖ AES-256-GCM(blob key)(32) ‖ tag(16)
  *                 AAD = lp("tenantguard/v1/wrap/offload-blob-key", tenant, version, blockKey)
- *       68    12  body iv
- *       80     n  body ciphertext (AES-256-GCM under the blob key)
- *     80+n    16  body tag;  AAD = lp("tenantguard/v1/offload-blob-body", tenant, blockKey, header[0..80))
+ *       76    12  body iv
+ *       88     n  body ciphertext (AES-256-GCM under the blob key)
+ *     88+n    16  body tag;  AAD = lp("tenantguard/v1/offload-blob-body", tenant, blockKey, header[0..88))
  *
  * Both AADs bind tenant, block key and key version, so a blob copied under another tenant's name or
- * another block key, or with any byte changed (header included), fails authentication. The body is
- * encrypted in one cipher pass, chunk by chunk, with no extra copy of the data.
+ * another block key, or with any byte changed (header included), fails authentication. The
+ * generation is inside the body AAD, so an older copy cannot be relabelled as the latest one: the
+ * offload store compares it with the latest generation its write-ahead log recorded (issue 20.9).
+ * "TGB1" blobs (before 20.9, no generation) are not opened. The body is encrypted in one cipher
+ * pass, chunk by chunk, with no extra copy of the data.
  */
 import { createCipheriv, createDecipheriv, type CipherGCM } from 'node:crypto';
 import { Errors, TgError } from '../errors.js';
@@ -22,11 +26,12 @@ import { lengthPrefixed } from './encoding.js';
 import type { KeyStore } from './key-store.js';
 import { takeRandom } from './random-pool.js';
 
-const MAGIC = Buffer.from('TGB1', 'latin1');
+const MAGIC = Buffer.from('TGB2', 'latin1');
 const MAGIC_U32 = MAGIC.readUInt32BE(0);
 const WRAPPED_BYTES = IV_BYTES + KEY_BYTES + TAG_BYTES;
 const VERSION_AT = 4;
-const WRAPPED_AT = 8;
+const GENERATION_AT = 8;
+const WRAPPED_AT = 16;
 const BODY_IV_AT = WRAPPED_AT + WRAPPED_BYTES;
 export const BLOB_HEADER_BYTES = BODY_IV_AT + IV_BYTES;
 /** Header plus tag: a sealed blob is exactly this much larger than its plaintext. */
@@ -54,7 +59,8 @@ export class BlobSealer {
   ) {}
 
   /** Throws UNKNOWN_TENANT / TENANT_ERASED before anything is sealed. */
-  static start(keys: KeyStore, tenant: string, blockKey: string): BlobSealer {
+  static start(keys: KeyStore, tenant: string, blockKey: string, generation: number): BlobSealer {
+    assertGeneration(generation);
     // The blob key and both IVs in one draw from the pool (random-pool.ts explains why).
     const random = takeRandom(KEY_BYTES + 2 * IV_BYTES);
     try {
@@ -65,6 +71,7 @@ export class BlobSealer {
       const header = Buffer.allocUnsafe(BLOB_HEADER_BYTES);
       header.set(MAGIC, 0);
       header.writeUInt32BE(version, VERSION_AT);
+      header.writeBigUInt64BE(BigInt(generation), GENERATION_AT);
       header.set(sealed, WRAPPED_AT);
       header.set(bodyIv, BODY_IV_AT);
       const cipher = createCipheriv(GCM, blobKey, bodyIv, { authTagLength: TAG_BYTES });
@@ -87,10 +94,27 @@ export class BlobSealer {
 }
 
 /** Seals a whole blob in memory: [header, ciphertext, tag], ready for a vectored write. */
-export function sealBlob(keys: KeyStore, tenant: string, blockKey: string, plaintext: Uint8Array): Buffer[] {
-  const sealer = BlobSealer.start(keys, tenant, blockKey);
+export function sealBlob(keys: KeyStore, tenant: string, blockKey: string, plaintext: Uint8Array, generation = 1): Buffer[] {
+  const sealer = BlobSealer.start(keys, tenant, blockKey, generation);
   const body = sealer.update(plaintext);
   return [sealer.header, body, sealer.finish()];
+}
+
+/**
+ * The generation in a sealed blob's header, undefined if it has none. Unauthenticated on its own:
+ * trust it only for bytes that `openBlob` opened (the generation is inside the body AAD).
+ */
+export function blobGeneration(sealed: Uint8Array): number | undefined {
+  if (sealed.length < BLOB_HEADER_BYTES) return undefined;
+  const view = Buffer.from(sealed.buffer, sealed.byteOffset, sealed.byteLength);
+  if (view.readUInt32BE(0) !== MAGIC_U32) return undefined;
+  const generation = view.readBigUInt64BE(GENERATION_AT);
+  return generation <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(generation) : undefined;
+}
+
+function assertGeneration(generation: number): void {
+  // A bug, not a caller error: generations come from BlobVersions.
+  if (!Number.isSafeInteger(generation) || generation < 1) throw new TgError(Errors.INTERNAL);
 }
 
 /**

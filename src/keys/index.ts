@@ -6,7 +6,8 @@
 export { loadMasterKey } from './master-key.js';
 export { KeyStore, type DataKey, type TenantKeyInfo } from './key-store.js';
 export { OffloadStore, type BlobSource, type OffloadStoreOptions, type PutOptions, type PutResult, type SweepResult } from './offload-store.js';
-export { openBlob, sealBlob, BLOB_OVERHEAD_BYTES } from './blob-codec.js';
+export { blobGeneration, openBlob, sealBlob, BLOB_OVERHEAD_BYTES } from './blob-codec.js';
+export { BlobVersions } from './blob-versions.js';
 export { deriveKey, lengthPrefixed } from './encoding.js';
 export { BLOCK_KEY_PATTERN, TENANT_ID_PATTERN } from './ids.js';
 export { measureSealThroughput, DEFAULT_BENCH_SIZES, type SealBenchOptions, type SealThroughput } from './seal-bench.js';

@@ -16,15 +16,27 @@
  * Mutations (create, rotate, destroy) run one at a time and are durable before they take effect:
  * the next state is written atomically (temp + fsync + rename + fsync dir), then adopted in memory.
  * One process owns a keystore file at a time; nothing here locks it across processes.
+ *
+ * Erasure retires the master key (issue 20.4, K1): deleting the erased tenant's wrapped KEKs from
+ * the file is not enough, since any earlier copy of keystore.json still holds them and the master
+ * key that unwraps them is unchanged. So `destroyTenant` draws a new master key, re-wraps every
+ * remaining KEK under it and replaces the master key file; a keystore copy from before the erasure
+ * then opens only with the old master key, which no longer exists on this machine. Crash order
+ * (every step atomic and durable, see `retireMasterKey`): new key → `<master key>.next`, then the
+ * re-wrapped keystore, then `.next` renamed over the master key file. `openWithMasterKeyFile`
+ * finishes or undoes an interrupted retirement, so a SIGKILL anywhere leaves old key + old keystore
+ * or new key + new keystore.
  */
 import { randomBytes, timingSafeEqual } from 'node:crypto';
-import { readdir, readFile, rm } from 'node:fs/promises';
+import { readdir, readFile, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { Errors, TgError } from '../errors.js';
 import { KEY_BYTES, openSmall, sealSmall } from './aead.js';
-import { isErrnoCode, isTempFileName, makeDirectoryDurably, writeFileDurably } from '../durable-file.js';
+import { isErrnoCode, isTempFileName, makeDirectoryDurably, syncDirectory, writeFileDurably } from '../durable-file.js';
+import { createSecretKeyFile, readSecretKeyFile } from '../secret-key-file.js';
 import { deriveKey, lengthPrefixed, type Part, u32 } from './encoding.js';
 import { assertTenantId } from './ids.js';
+import { loadMasterKey } from './master-key.js';
 import {
   type ActiveTenantRecord,
   KEYSTORE_FORMAT,
@@ -41,6 +53,8 @@ const DATA_KEY_PURPOSE = 'data-key';
 /** Opaque wrapped data key: tgdk1.<version>.<base64url(iv ‖ ct ‖ tag)> (60 bytes → 80 chars). */
 const WRAPPED_DATA_KEY = /^tgdk1\.([1-9][0-9]{0,9})\.([A-Za-z0-9_-]{80})$/;
 const MAX_VERSION = 0x7fffffff;
+/** The next master key, beside the master key file while an erasure retires the old one (issue 20.4). */
+export const NEXT_MASTER_KEY_SUFFIX = '.next';
 
 export interface DataKey {
   /** 32 bytes for AES-256. The caller owns it: use it, then `fill(0)`. Never log it (L1). */
@@ -81,11 +95,15 @@ export class KeyStore {
   private readonly erasing = new Set<string>();
   private queue: Promise<unknown> = Promise.resolve();
   private closed = false;
+  /** The keystore is durable under a new master key whose file could not yet replace the old one. */
+  private masterKeyRenamePending = false;
 
   private constructor(
     readonly path: string,
-    private readonly masterWrapKey: Buffer,
-    private readonly masterKeyCheck: string,
+    private masterWrapKey: Buffer,
+    private masterKeyCheck: string,
+    /** Set when opened from the master key file: only then can an erasure retire the master key. */
+    private readonly masterKeyFile: string | undefined,
   ) {}
 
   /**
@@ -95,9 +113,49 @@ export class KeyStore {
    * zero it afterwards.
    */
   static async open(path: string, masterKey: Uint8Array): Promise<KeyStore> {
+    return KeyStore.openWith(path, masterKey, undefined);
+  }
+
+  /**
+   * Opens the keystore with the master key in `masterKeyFile` (what the sidecar does). Unlike
+   * `open`, a store opened this way can erase tenants: each erasure replaces the master key file
+   * (issue 20.4). An erasure interrupted by a crash is settled first: if the keystore was already
+   * rewritten under `<masterKeyFile>.next`, that key replaces the master key file; otherwise the
+   * leftover `.next` key (which wraps nothing durable) is deleted.
+   */
+  static async openWithMasterKeyFile(path: string, masterKeyFile: string): Promise<KeyStore> {
+    const nextFile = masterKeyFile + NEXT_MASTER_KEY_SUFFIX;
+    await removeTempSiblings(nextFile);
+    let masterKey = await loadMasterKey(masterKeyFile);
+    const next = await readSecretKeyFile(nextFile, { error: Errors.MASTER_KEY_INVALID, what: 'next master key' });
+    try {
+      if (next !== null) {
+        let text: string | undefined;
+        try {
+          text = await readFile(path, 'utf8');
+        } catch (error) {
+          if (!isErrnoCode(error, 'ENOENT')) throw error;
+        }
+        if (text !== undefined && parseKeystore(text).masterKeyCheck === masterKeyCheckOf(next)) {
+          // The keystore is already re-wrapped under the next key: finish the retirement.
+          await rename(nextFile, masterKeyFile);
+          masterKey.fill(0);
+          masterKey = Buffer.from(next);
+        } else {
+          await rm(nextFile, { force: true });
+        }
+        await syncDirectory(dirname(masterKeyFile));
+      }
+      return await KeyStore.openWith(path, masterKey, masterKeyFile);
+    } finally {
+      next?.fill(0);
+      masterKey.fill(0);
+    }
+  }
+
+  private static async openWith(path: string, masterKey: Uint8Array, masterKeyFile: string | undefined): Promise<KeyStore> {
     if (masterKey.length !== KEY_BYTES) throw new TgError(Errors.MASTER_KEY_INVALID);
-    const check = deriveKey(masterKey, [LABEL + 'master-key-check'], 16).toString('hex');
-    const store = new KeyStore(path, deriveKey(masterKey, [LABEL + 'master/wrap-kek']), check);
+    const store = new KeyStore(path, deriveKey(masterKey, [LABEL + 'master/wrap-kek']), masterKeyCheckOf(masterKey), masterKeyFile);
     let text: string | undefined;
     try {
       text = await readFile(path, 'utf8');
@@ -178,6 +236,9 @@ export class KeyStore {
     const record = this.records.get(tenant);
     if (record === undefined) throw new TgError(Errors.UNKNOWN_TENANT);
     if (record.state === 'erased') return;
+    // Without its file the master key cannot be retired, and a keystore backup would undo the
+    // erasure (issue 20.4): refuse rather than promise a crypto-shred that is not one.
+    if (this.masterKeyFile === undefined) throw new TgError(Errors.INTERNAL, { message: 'keystore opened without its master key file cannot erase tenants; open it with openWithMasterKeyFile' });
     this.erasing.add(tenant); // synchronously, before any await: refused from this call on
     try {
       await this.exclusive(async () => {
@@ -190,10 +251,10 @@ export class KeyStore {
           destroyed: new Date().toISOString(),
           currentVersion: current.currentVersion,
         };
-        await this.commit(erased, () => {
-          for (const keys of this.keys.get(tenant)?.values() ?? []) zeroize(keys);
-          this.keys.delete(tenant);
-        });
+        await this.retireMasterKey(erased);
+        for (const keys of this.keys.get(tenant)?.values() ?? []) zeroize(keys);
+        this.keys.delete(tenant);
+        await this.finishMasterKeyRename();
       });
     } finally {
       this.erasing.delete(tenant);
@@ -349,10 +410,70 @@ export class KeyStore {
     apply();
   }
 
-  private async persist(tenants: readonly TenantRecord[]): Promise<void> {
+  private async persist(tenants: readonly TenantRecord[], masterKeyCheck = this.masterKeyCheck): Promise<void> {
     if (this.closed) throw new TgError(Errors.INTERNAL, { message: 'keystore is closed' });
-    const doc: KeystoreDocument = { format: KEYSTORE_FORMAT, formatVersion: KEYSTORE_FORMAT_VERSION, masterKeyCheck: this.masterKeyCheck, tenants };
+    const doc: KeystoreDocument = { format: KEYSTORE_FORMAT, formatVersion: KEYSTORE_FORMAT_VERSION, masterKeyCheck, tenants };
     await writeFileDurably(this.path, serializeKeystore(doc), 0o600);
+  }
+
+  /**
+   * The erasure commit (issue 20.4): `erased` replaces the tenant's record and every other KEK is
+   * re-wrapped under a new master key. Steps, each atomic and durable:
+   *   1. the new master key → `<master key>.next`  (crash here: open deletes `.next`; old + old)
+   *   2. the re-wrapped keystore → keystore.json   (crash here: the keystore is old or new; open
+   *                                                  picks the key whose check it carries)
+   *   3. `.next` renamed over the master key file   (`finishMasterKeyRename`; crash before it:
+   *                                                  open finishes the rename; new + new)
+   * If 1 or 2 fails nothing changed (the tenant is restored by the caller). After 2 the new state
+   * is adopted in memory, whatever 3 does; a failed 3 is retried by the next erasure or open.
+   */
+  private async retireMasterKey(erased: TenantRecord): Promise<void> {
+    const masterKeyFile = this.masterKeyFile;
+    if (masterKeyFile === undefined) throw new TgError(Errors.INTERNAL);
+    await this.finishMasterKeyRename(); // an earlier step 3 that failed: settle it before a new step 1
+    const nextMaster = await createSecretKeyFile(masterKeyFile + NEXT_MASTER_KEY_SUFFIX);
+    const nextWrapKey = deriveKey(nextMaster, [LABEL + 'master/wrap-kek']);
+    const nextCheck = masterKeyCheckOf(nextMaster);
+    nextMaster.fill(0);
+    let tenants: TenantRecord[];
+    try {
+      tenants = [...this.records.values()].map((r) => (r.id === erased.id ? erased : r.state === 'active' ? this.rewrapped(r, nextWrapKey) : r));
+      await this.persist(tenants, nextCheck);
+    } catch (error) {
+      nextWrapKey.fill(0);
+      await rm(masterKeyFile + NEXT_MASTER_KEY_SUFFIX, { force: true }).catch(() => undefined);
+      throw error;
+    }
+    this.masterWrapKey.fill(0);
+    this.masterWrapKey = nextWrapKey;
+    this.masterKeyCheck = nextCheck;
+    for (const record of tenants) this.records.set(record.id, record);
+    this.masterKeyRenamePending = true;
+  }
+
+  /** Step 3: the new master key file replaces the old one; the old key is gone from then on. */
+  private async finishMasterKeyRename(): Promise<void> {
+    const masterKeyFile = this.masterKeyFile;
+    if (!this.masterKeyRenamePending || masterKeyFile === undefined) return;
+    await rename(masterKeyFile + NEXT_MASTER_KEY_SUFFIX, masterKeyFile);
+    await syncDirectory(dirname(masterKeyFile));
+    this.masterKeyRenamePending = false;
+  }
+
+  /** The tenant's KEK versions, unwrapped under the current master key and wrapped under `wrapKey`. */
+  private rewrapped(record: ActiveTenantRecord, wrapKey: Buffer): ActiveTenantRecord {
+    const versions = record.versions.map((v) => {
+      const aad = kekAad(record.id, v.version);
+      const kek = openSmall(this.masterWrapKey, aad, Buffer.from(v.wrappedKey, 'base64'));
+      // Every version authenticated at open or was wrapped by this process: a failure is a bug.
+      if (kek === undefined) throw new TgError(Errors.INTERNAL);
+      try {
+        return { ...v, wrappedKey: sealSmall(wrapKey, aad, kek).toString('base64') };
+      } finally {
+        kek.fill(0);
+      }
+    });
+    return { ...record, versions };
   }
 
   private adopt(doc: KeystoreDocument): void {
@@ -380,17 +501,33 @@ export class KeyStore {
 
   /** Removes temporary siblings left by a crash mid-write (ours only: `.<name>.<random>.tmp`). */
   private async sweepTempFiles(): Promise<void> {
-    const prefix = `.${basename(this.path)}.`;
-    const dir = dirname(this.path);
-    for (const name of await readdir(dir)) {
-      if (name.startsWith(prefix) && isTempFileName(name)) await rm(join(dir, name), { force: true });
-    }
+    await removeTempSiblings(this.path);
   }
 
   private exclusive<T>(task: () => Promise<T>): Promise<T> {
     const run = this.queue.then(task, task);
     this.queue = run.catch(() => undefined);
     return run;
+  }
+}
+
+function masterKeyCheckOf(masterKey: Uint8Array): string {
+  return deriveKey(masterKey, [LABEL + 'master-key-check'], 16).toString('hex');
+}
+
+/** Removes temporary siblings of `path` left by a crash mid-write (ours only: `.<name>.<random>.tmp`). */
+async function removeTempSiblings(path: string): Promise<void> {
+  const prefix = `.${basename(path)}.`;
+  const dir = dirname(path);
+  let names: string[];
+  try {
+    names = await readdir(dir);
+  } catch (error) {
+    if (isErrnoCode(error, 'ENOENT')) return;
+    throw error;
+  }
+  for (const name of names) {
+    if (name.startsWith(prefix) && isTempFileName(name)) await rm(join(dir, name), { force: true });
   }
 }
 

@@ -1,7 +1,7 @@
 /**
  * Throughput of offload sealing and opening against raw AES-256-GCM on the same sizes, in memory
  * (no disk), for `npm run bench` and the keys tests. The sealed path adds, per blob, one 32-byte
- * key wrap (seal) or unwrap (open), an 80-byte header and two small AAD encodings; the body is one
+ * key wrap (seal) or unwrap (open), an 88-byte header and two small AAD encodings; the body is one
  * cipher pass either way. That fixed cost (≈ 4–6 µs, mostly creating the second cipher object)
  * matters only for small blobs: 64 KiB is the tight case, ≥ 1 MiB is within a few percent.
  *

@@ -9,7 +9,7 @@ import { AuditTrail, GuardedAdapters, GuardedAdmission, GuardedBlocks, GuardedKe
 import { Errors, TgError } from '../errors.js';
 import type { SidecarServices } from '../http/index.js';
 import { ApiKeyRegistry } from '../identity/index.js';
-import { KeyStore, loadMasterKey, OffloadStore } from '../keys/index.js';
+import { KeyStore, OffloadStore } from '../keys/index.js';
 import type { BlockLedger } from '../ledger/index.js';
 import { TenantMetrics } from '../metrics/index.js';
 import { loadRevocationList, type RevocationList } from '../pki/index.js';
@@ -54,7 +54,8 @@ export async function buildServices(config: SidecarConfig, logger: Logger, overr
   if (loaded.ok) logger.info({ revision: loaded.info.revision }, 'policy bundle loaded');
   else logger.error({ problem: loaded.error }, 'no policy bundle loaded: denying everything until one loads');
 
-  const keys = await KeyStore.open(config.paths.keystore, await loadMasterKey(config.paths.masterKey));
+  // From the file, so that an erasure can retire the master key (issue 20.4).
+  const keys = await KeyStore.openWithMasterKeyFile(config.paths.keystore, config.paths.masterKey);
   const realAudit = await AuditLog.open({ dir: config.paths.audit, key: await openAuditKey(config.paths.auditKey, config.paths.audit) });
   const audit = overrides.audit?.(realAudit) ?? realAudit;
   const closeOnFailure = async <T>(step: Promise<T>): Promise<T> =>
@@ -64,7 +65,8 @@ export async function buildServices(config: SidecarConfig, logger: Logger, overr
       throw error;
     });
   const restored = await closeOnFailure(restoreStateFromAudit(config, realAudit, logger));
-  const realOffload = await closeOnFailure(OffloadStore.open({ dir: config.paths.offload, keys }));
+  // Blob generations from the log: an older blob file put back is refused (issue 20.9).
+  const realOffload = await closeOnFailure(OffloadStore.open({ dir: config.paths.offload, keys, versions: restored.blobVersions, recordedKey: (tenant, blockKey) => realAudit.recordedId('blob', tenant, blockKey) }));
   const offload = overrides.offload?.(realOffload) ?? realOffload;
   await closeOnFailure(realOffload.sweep());
 

@@ -3,6 +3,7 @@ import { AdapterRegistry } from '../adapters/index.js';
 import type { AuditLog } from '../audit/index.js';
 import type { SidecarConfig } from '../config/index.js';
 import { replayAuditLog } from '../enforcement/index.js';
+import { BlobVersions } from '../keys/index.js';
 import { BlockLedger } from '../ledger/index.js';
 
 export interface RestoredState {
@@ -10,6 +11,8 @@ export interface RestoredState {
   readonly adapters: AdapterRegistry;
   /** Tenants erased according to the log. */
   readonly erasedTenants: readonly string[];
+  /** Latest generation of every offloaded blob according to the log (issue 20.9). */
+  readonly blobVersions: BlobVersions;
 }
 
 /**
@@ -25,7 +28,8 @@ export async function restoreStateFromAudit(config: SidecarConfig, audit: AuditL
     ledger.commit(ledger.registerTenant({ id: tenant.id, priority: tenant.limits.priority, quotaBlocks: ledger.size, pool: tenant.pool }).opId);
   }
   const caps = new Map(config.tenants.map((t) => [t.id, t.limits.maxAdapters]));
-  const replay = await replayAuditLog(audit, { ledger, adapters, maxAdapters: (tenant) => caps.get(tenant) ?? 0 });
+  const blobVersions = new BlobVersions();
+  const replay = await replayAuditLog(audit, { ledger, adapters, blobs: blobVersions, maxAdapters: (tenant) => caps.get(tenant) ?? 0 });
   for (const [tenant, skipped] of replay.adaptersOverCap) {
     logger.warn({ tenant, skipped, cap: caps.get(tenant) ?? 0 }, 'adapter registrations beyond the tenant\'s adapter cap were not restored (issue 20.5)');
   }
@@ -37,5 +41,5 @@ export async function restoreStateFromAudit(config: SidecarConfig, audit: AuditL
     ledger.commit(ledger.updateTenant(tenant.id, { quotaBlocks }).opId);
   }
   logger.info({ records: replay.records, applied: replay.applied }, 'state rebuilt from the audit log');
-  return { ledger, adapters, erasedTenants: replay.erasedTenants };
+  return { ledger, adapters, erasedTenants: replay.erasedTenants, blobVersions };
 }

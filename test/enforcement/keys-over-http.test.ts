@@ -1,7 +1,9 @@
-import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { loadConfig } from '../../src/config/index.js';
+import { Errors, TgError } from '../../src/errors.js';
 import { KeyStore, loadMasterKey, openBlob } from '../../src/keys/index.js';
 import { callOffload, restartTestSidecar, startTestSidecar, type ClientCredential, type TestSidecar } from '../support/sidecar.js';
 
@@ -104,6 +106,45 @@ describe('sealed KV offload (K1)', () => {
     expect(readdirSync(join(tg.setup.dir, 'offload', 'standard-demo')).some((f) => f.includes('too-big'))).toBe(false);
   });
 
+  test('an older copy of a blob put back over the latest one is refused with 409 TG_ERR_OFFLOAD_STALE, also after a restart; editing its version field does not help (issue 20.9)', async () => {
+    const file = blobPath('standard-demo', 'rollback');
+    expect((await put('standard-demo', 'rollback', kvBytes('v1', 4096))).status).toBe(201);
+    const v1 = readFileSync(file);
+    expect((await put('standard-demo', 'rollback', kvBytes('v2', 4096))).status).toBe(201);
+    const v2 = readFileSync(file);
+
+    writeFileSync(file, v1); // an attacker (or a careless restore) puts the old copy back
+    const stale = await get('standard-demo', 'rollback');
+    expect(stale.status).toBe(409);
+    expect(errorCode(JSON.parse(stale.body.toString()))).toBe('TG_ERR_OFFLOAD_STALE');
+    expect(stale.body.includes(Buffer.from('KV-CANARY'))).toBe(false);
+
+    // The version is authenticated: giving the old copy the latest version's number breaks it.
+    const forged = Buffer.from(v1);
+    v2.copy(forged, 8, 8, 16);
+    writeFileSync(file, forged);
+    const forgedGet = await get('standard-demo', 'rollback');
+    expect(forgedGet.status).toBe(409);
+    expect(errorCode(JSON.parse(forgedGet.body.toString()))).toBe('TG_ERR_OFFLOAD_AUTH_FAILED');
+
+    // The latest version is restored from the audit log at start: the old copy stays refused.
+    writeFileSync(file, v1);
+    tg = await restartTestSidecar(tg);
+    expect(errorCode(JSON.parse((await get('standard-demo', 'rollback')).body.toString()))).toBe('TG_ERR_OFFLOAD_STALE');
+    writeFileSync(file, v2);
+    const latest = await get('standard-demo', 'rollback');
+    expect(latest.status).toBe(200);
+    expect(latest.body.equals(kvBytes('v2', 4096))).toBe(true);
+
+    // A deleted blob put back is refused too (its deletion is recorded), before and after a restart.
+    expect((await offload(tg.sidecar.url, 'DELETE', 'standard-demo', 'rollback', 'standard-demo')).status).toBe(204);
+    writeFileSync(file, v2);
+    expect(errorCode(JSON.parse((await get('standard-demo', 'rollback')).body.toString()))).toBe('TG_ERR_OFFLOAD_STALE');
+    tg = await restartTestSidecar(tg);
+    expect(errorCode(JSON.parse((await get('standard-demo', 'rollback')).body.toString()))).toBe('TG_ERR_OFFLOAD_STALE');
+    rmSync(file);
+  });
+
   test('keys survive a restart: the restarted sidecar opens earlier blocks', async () => {
     tg = await restartTestSidecar(tg);
     const res = await get('standard-demo', 'blk-1');
@@ -143,5 +184,63 @@ describe('erasure (crypto-shred)', () => {
     expect((await tg.call(tg.worker, 'POST', '/v1/keys/free-demo/datakey')).status).toBe(410);
     expect((await get('standard-demo', 'blk-1')).status).toBe(200);
     expect((await tg.call(tg.operator, 'GET', '/v1/audit/verify')).body).toMatchObject({ ok: true });
+  });
+
+  test('a keystore backup taken before an erasure does not open the erased tenant with the master key the erasure left (issue 20.4)', async () => {
+    const config = loadConfig(tg.setup.configFile);
+    const secret = kvBytes('backed-up');
+    expect((await put('enterprise-demo', 'backed-up', secret)).status).toBe(201);
+    const blob = readFileSync(blobPath('enterprise-demo', 'backed-up'));
+    const backupDir = mkdtempSync(join(tmpdir(), 'tg-keystore-backup-'));
+    const backupKeystore = join(backupDir, 'keystore.json');
+    copyFileSync(config.paths.keystore, backupKeystore);
+    const oldMasterKey = await loadMasterKey(config.paths.masterKey);
+
+    expect((await tg.call(tg.operator, 'DELETE', '/v1/tenants/enterprise-demo')).status).toBe(200);
+
+    // The backup plus the master key file as it is now: refused, so the blob copy cannot be opened.
+    const currentMasterKey = await loadMasterKey(config.paths.masterKey);
+    const openWith = async (keystorePath: string, masterKey: Buffer): Promise<Buffer | TgError> => {
+      let keys: KeyStore;
+      try {
+        keys = await KeyStore.open(keystorePath, masterKey);
+      } catch (error) {
+        if (error instanceof TgError) return error;
+        throw error;
+      }
+      try {
+        return openBlob(keys, 'enterprise-demo', 'backed-up', blob);
+      } finally {
+        keys.close();
+      }
+    };
+    const refused = await openWith(backupKeystore, currentMasterKey);
+    expect(refused).toBeInstanceOf(TgError);
+    expect((refused as TgError).code).toBe(Errors.KEYSTORE_INVALID.code);
+    // Not just the check value: with the backup's masterKeyCheck replaced by the current one, the
+    // wrapped KEKs themselves do not authenticate under the current master key.
+    const current = JSON.parse(readFileSync(config.paths.keystore, 'utf8')) as { masterKeyCheck: string };
+    const relabelled = join(backupDir, 'relabelled.json');
+    const backupDoc = JSON.parse(readFileSync(backupKeystore, 'utf8')) as { masterKeyCheck: string };
+    writeFileSync(relabelled, JSON.stringify({ ...backupDoc, masterKeyCheck: current.masterKeyCheck }));
+    const stillRefused = await openWith(relabelled, currentMasterKey);
+    expect(stillRefused).toBeInstanceOf(TgError);
+    expect((stillRefused as TgError).code).toBe(Errors.KEYSTORE_INVALID.code);
+
+    // The old master key is gone from the keys directory: no file there holds it any more.
+    const keysDir = dirname(config.paths.masterKey);
+    for (const name of readdirSync(keysDir)) {
+      const text = readFileSync(join(keysDir, name));
+      expect(text.includes(Buffer.from(oldMasterKey.toString('base64')))).toBe(false);
+    }
+    // The documented limit: a backup of BOTH the old keystore and the old master key still opens it.
+    const both = await openWith(backupKeystore, oldMasterKey);
+    expect(Buffer.isBuffer(both) && both.equals(secret)).toBe(true);
+    rmSync(backupDir, { recursive: true, force: true });
+
+    // The remaining tenants carry on under the new master key, also after a restart.
+    tg = await restartTestSidecar(tg);
+    expect((await get('standard-demo', 'blk-1')).body.equals(kvBytes('standard-1'))).toBe(true);
+    expect((await tg.call(tg.worker, 'POST', '/v1/keys/enterprise-demo/datakey')).status).toBe(410);
   });
 });

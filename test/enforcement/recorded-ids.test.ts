@@ -5,12 +5,13 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { SidecarClient } from '../../src/client/index.js';
-import { restartTestSidecar, startTestSidecar, type TestSidecar } from '../support/sidecar.js';
+import { callOffload, restartTestSidecar, startTestSidecar, type TestSidecar } from '../support/sidecar.js';
 
 // A client may put anything in the ids it chooses; these carry a secret the audit log must never hold.
 const SECRET = 'hunter2';
 const requestId = `prompt:my.password.is.${SECRET}-ssn-123-45-6789`;
 const adapterName = `my.password.is.${SECRET}`;
+const blockKey = `kv.of.my.password.is.${SECRET}`;
 const weights = createHash('sha256').update('adapter weights').digest('hex');
 
 const withSocket = (yaml: string): string => yaml.replace(/port: 0\n/, 'port: 0\n  unix_socket: ./worker.sock\n');
@@ -49,7 +50,7 @@ const auditBytes = (): string => {
 };
 
 describe('client-chosen ids are recorded only as keyed digests (L1, issue 20.6)', () => {
-  test('request ids, admission ids and adapter names never reach the audit log or the logs; state keyed by them survives a restart', async () => {
+  test('request ids, admission ids, adapter names and block keys never reach the audit log or the logs; state keyed by them survives a restart', async () => {
     const tenant = 'standard-demo';
     // Allocator mode, claim mode, admission and an adapter, each under an id carrying the secret.
     expect((await tg.call(tg.worker, 'POST', '/v1/blocks/allocate', { tenant, request_id: requestId, count: 1 })).status).toBe(200);
@@ -58,12 +59,15 @@ describe('client-chosen ids are recorded only as keyed digests (L1, issue 20.6)'
     expect((await tg.call(tg.worker, 'POST', '/v1/admission', { tenant, request_id: requestId, max_tokens: 16 })).status).toBe(200);
     expect((await tg.call(tg.worker, 'POST', `/v1/admission/${encodeURIComponent(requestId)}/complete`, { input_tokens: 4, output_tokens: 4 })).status).toBe(200);
     expect((await tg.call(tg.tenantCert(tenant), 'POST', '/v1/adapters', { adapter_id: adapterName, sha256: weights, rank: 8 })).status).toBe(201);
+    const offload = (method: string, body?: Buffer) => callOffload(tg.sidecar.url, tg.ca, tg.worker, { method, tenant, key: blockKey, actingFor: tenant, ...(body ? { body } : {}) });
+    expect((await offload('PUT', Buffer.alloc(64, 1))).status).toBe(201);
     // A refused call is recorded too, with the same ids.
     expect((await engine.step({ step: 2, ops: [{ op: 'release', tenant, request_id: `${requestId}-never-held`, blocks: [5001] }] })).results[0]).toMatchObject({ ok: false });
 
     const audit = auditBytes();
     expect(audit).toContain('"action":"blocks.claim"');
     expect(audit).toContain('"action":"adapters.register"');
+    expect(audit).toContain('"action":"offload.put"');
     expect(audit).not.toContain(SECRET);
     const views = await tg.call(tg.operator, 'GET', '/v1/pools/shared/ledger');
     expect(JSON.stringify(views.body)).not.toContain(SECRET);
@@ -77,6 +81,10 @@ describe('client-chosen ids are recorded only as keyed digests (L1, issue 20.6)'
     expect(released.results).toEqual([{ index: 0, ok: true }]);
     const applied = await tg.call(tg.worker, 'POST', '/v1/adapters/apply', { batch: [{ request_id: requestId, tenant, adapter_id: adapterName, sha256: weights }] });
     expect(applied.body).toMatchObject({ results: [{ request_id: requestId, allow: true }] });
+    // The blob's generation (issue 20.9) was restored under the block key's digest: it is served.
+    const got = await offload('GET');
+    expect(got.status).toBe(200);
+    expect(got.body).toEqual(Buffer.alloc(64, 1));
 
     expect(auditBytes()).not.toContain(SECRET);
     expect(logged).toContain('state rebuilt from the audit log');

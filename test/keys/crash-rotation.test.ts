@@ -79,7 +79,8 @@ describe('KeyStore crash safety', () => {
       // The file parses and opens (every wrapped key authenticates) with the old or the new state.
       const text = await readFile(keystorePath, 'utf8');
       expect(() => JSON.parse(text) as unknown).not.toThrow();
-      const reopened = await KeyStore.open(keystorePath, masterKey);
+      // From the file: the scratch erasures replaced the master key (issue 20.4).
+      const reopened = await KeyStore.openWithMasterKeyFile(keystorePath, masterKeyPath);
       try {
         const version = reopened.currentVersion('acme');
         expect(version === ack || version === ack + 1).toBe(true); // durable before acknowledged

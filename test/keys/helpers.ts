@@ -32,9 +32,18 @@ export async function openKeyStore(path: string, masterKey: Buffer): Promise<Key
   return store;
 }
 
+/** Opens the store the way the sidecar does: from the master key file (erasure retires the key, issue 20.4). */
+export async function openKeyStoreFile(path: string, masterKeyPath: string): Promise<KeyStore> {
+  const store = await KeyStore.openWithMasterKeyFile(path, masterKeyPath);
+  stores.push(store);
+  return store;
+}
+
 export interface Fixture {
   readonly dir: string;
   readonly keystorePath: string;
+  /** The master key file; an erasure replaces it, so `masterKey` is the key before any erasure. */
+  readonly masterKeyPath: string;
   readonly offloadDir: string;
   readonly masterKey: Buffer;
   readonly keys: KeyStore;
@@ -45,11 +54,12 @@ export async function fixture(tenants: readonly string[] = ['tenant-a', 'tenant-
   const dir = await freshDir();
   const keystorePath = join(dir, 'keys', 'keystore.json');
   const offloadDir = join(dir, 'offload');
-  const masterKey = randomBytes(32);
-  const keys = await openKeyStore(keystorePath, masterKey);
+  const masterKeyPath = join(dir, 'master.key');
+  const masterKey = await writeMasterKeyFile(masterKeyPath);
+  const keys = await openKeyStoreFile(keystorePath, masterKeyPath);
   for (const tenant of tenants) await keys.createTenant(tenant);
-  const offload = await OffloadStore.open({ dir: offloadDir, keys });
-  return { dir, keystorePath, offloadDir, masterKey, keys, offload };
+  const offload = await OffloadStore.open({ dir: offloadDir, keys, recordedKey: (_tenant, blockKey) => blockKey });
+  return { dir, keystorePath, masterKeyPath, offloadDir, masterKey, keys, offload };
 }
 
 /** The TgError a call throws (sync or async); fails the test if it does not throw one. */

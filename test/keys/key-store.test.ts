@@ -1,10 +1,10 @@
 import { randomBytes } from 'node:crypto';
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { copyFile, readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { Errors } from '../../src/errors.js';
-import { KeyStore } from '../../src/keys/index.js';
-import { errorText, fixture, openKeyStore, tgError } from './helpers.js';
+import { KeyStore, loadMasterKey } from '../../src/keys/index.js';
+import { errorText, fixture, openKeyStore, openKeyStoreFile, tgError, writeMasterKeyFile } from './helpers.js';
 
 interface FileTenant {
   id: string;
@@ -193,7 +193,7 @@ describe('KeyStore: cache salts (I6)', () => {
 
 describe('KeyStore: crypto-shred', () => {
   test('destroyTenant deletes every wrapped key from the file and refuses the id afterwards', async () => {
-    const { keys, keystorePath, masterKey } = await fixture(['acme', 'globex']);
+    const { keys, keystorePath, masterKeyPath } = await fixture(['acme', 'globex']);
     await keys.rotate('acme');
     const wrapped = keys.generateDataKey('acme').wrapped;
     const before = tenantIn(await readDoc(keystorePath), 'acme').versions?.map((v) => v.wrappedKey) ?? [];
@@ -207,7 +207,7 @@ describe('KeyStore: crypto-shred', () => {
     expect(erased.versions).toBeUndefined();
     expect(erased.destroyed).toBeTypeOf('string');
 
-    for (const store of [keys, await openKeyStore(keystorePath, masterKey)]) {
+    for (const store of [keys, await openKeyStoreFile(keystorePath, masterKeyPath)]) {
       expect(store.isErased('acme')).toBe(true);
       expect(store.hasTenant('acme')).toBe(false);
       const refusals = [
@@ -223,5 +223,85 @@ describe('KeyStore: crypto-shred', () => {
       expect(store.currentVersion('globex')).toBe(1); // the neighbour is untouched
     }
     await keys.destroyTenant('acme'); // idempotent
+  });
+
+  test('destroyTenant retires the master key: a keystore copy from before the erasure opens neither with the new master key nor with its check relabelled, and the other tenants keep their keys (issue 20.4)', async () => {
+    const { keys, keystorePath, masterKeyPath, masterKey } = await fixture(['acme', 'globex']);
+    await keys.rotate('globex');
+    const globexKey = keys.generateDataKey('globex');
+    const globexSalt = keys.cacheSalt('globex');
+    const acmeKey = keys.generateDataKey('acme');
+    const backup = `${keystorePath}.backup`;
+    await copyFile(keystorePath, backup);
+
+    await keys.destroyTenant('acme');
+    const current = await loadMasterKey(masterKeyPath);
+    expect(current.equals(masterKey)).toBe(false);
+    expect(await readdir(dirname(masterKeyPath))).not.toContain('master.key.next');
+    expect((await stat(masterKeyPath)).mode & 0o777).toBe(0o600);
+
+    // The copy under the key the erasure left: refused, also with its check value forged.
+    expect((await tgError(() => KeyStore.open(backup, current))).code).toBe(Errors.KEYSTORE_INVALID.code);
+    const relabelled = { ...(await readDoc(backup)), masterKeyCheck: (await readDoc(keystorePath)).masterKeyCheck };
+    await writeFile(backup, JSON.stringify(relabelled));
+    expect((await tgError(() => KeyStore.open(backup, current))).code).toBe(Errors.KEYSTORE_INVALID.code);
+
+    // Everyone else: same KEKs, re-wrapped, in memory and after a reopen from the file.
+    for (const store of [keys, await openKeyStoreFile(keystorePath, masterKeyPath)]) {
+      expect(store.unwrapDataKey('globex', globexKey.wrapped).equals(globexKey.plaintext)).toBe(true);
+      expect(store.cacheSalt('globex')).toBe(globexSalt);
+      expect(store.currentVersion('globex')).toBe(2);
+      expect((await tgError(() => store.unwrapDataKey('acme', acmeKey.wrapped))).code).toBe(Errors.TENANT_ERASED.code);
+    }
+    // New keys made after the retirement persist under the new master key too.
+    expect(await keys.rotate('globex')).toBe(3);
+    expect((await openKeyStoreFile(keystorePath, masterKeyPath)).currentVersion('globex')).toBe(3);
+  });
+
+  test('a keystore copy from before an erasure still opens with the old master key: only the pair old key + old keystore recovers an erased tenant (issue 20.4, the documented limit)', async () => {
+    const { keys, keystorePath, masterKey } = await fixture(['acme']);
+    const acmeKey = keys.generateDataKey('acme');
+    const backup = `${keystorePath}.backup`;
+    await copyFile(keystorePath, backup);
+    await keys.destroyTenant('acme');
+    const old = await openKeyStore(backup, masterKey);
+    expect(old.unwrapDataKey('acme', acmeKey.wrapped).equals(acmeKey.plaintext)).toBe(true);
+  });
+
+  test('an erasure interrupted by a crash is settled at open: before the keystore was rewritten the old key stays, after it the new key replaces the old file (issue 20.4)', async () => {
+    const { keys, keystorePath, masterKeyPath, masterKey } = await fixture(['acme', 'globex']);
+    const globexKey = keys.generateDataKey('globex');
+    const nextPath = `${masterKeyPath}.next`;
+    keys.close();
+
+    // Crash after step 1: a `.next` key exists, the keystore is still under the old key.
+    await writeMasterKeyFile(nextPath);
+    await writeFile(join(dirname(masterKeyPath), '.master.key.next.0123456789ab.tmp'), 'torn');
+    const before = await openKeyStoreFile(keystorePath, masterKeyPath);
+    expect(before.hasTenant('acme')).toBe(true);
+    expect((await loadMasterKey(masterKeyPath)).equals(masterKey)).toBe(true);
+    expect((await readdir(dirname(masterKeyPath))).filter((n) => n.includes('.next'))).toEqual([]);
+
+    // Crash after step 2: the keystore is re-wrapped under `.next`, the old master key file remains.
+    await before.destroyTenant('acme');
+    const retired = await readFile(masterKeyPath);
+    before.close();
+    await writeFile(nextPath, retired, { mode: 0o600 });
+    await writeMasterKeyFile(masterKeyPath, masterKey);
+    const after = await openKeyStoreFile(keystorePath, masterKeyPath);
+    expect(after.isErased('acme')).toBe(true);
+    expect(after.unwrapDataKey('globex', globexKey.wrapped).equals(globexKey.plaintext)).toBe(true);
+    expect((await readFile(masterKeyPath)).equals(retired)).toBe(true);
+    expect(await readdir(dirname(masterKeyPath))).not.toContain('master.key.next');
+  });
+
+  test('a store opened from key bytes (no master key file) refuses to erase and changes nothing: it could not retire the master key (issue 20.4)', async () => {
+    const { keys, keystorePath, masterKey } = await fixture(['acme']);
+    keys.close();
+    const before = await readFile(keystorePath, 'utf8');
+    const bytesOnly = await openKeyStore(keystorePath, masterKey);
+    expect((await tgError(() => bytesOnly.destroyTenant('acme'))).code).toBe(Errors.INTERNAL.code);
+    expect(bytesOnly.hasTenant('acme')).toBe(true);
+    expect(await readFile(keystorePath, 'utf8')).toBe(before);
   });
 });

@@ -3,7 +3,7 @@ import { copyFile, cp, mkdir, readdir, readFile, stat, writeFile } from 'node:fs
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { Errors } from '../../src/errors.js';
-import { BLOB_OVERHEAD_BYTES, openBlob, sealBlob } from '../../src/keys/index.js';
+import { BLOB_OVERHEAD_BYTES, blobGeneration, BlobVersions, OffloadStore, openBlob, sealBlob } from '../../src/keys/index.js';
 import { chunks, errorText, fixture, tgError } from './helpers.js';
 
 const blobPath = (offloadDir: string, tenant: string, blockKey: string): string => join(offloadDir, tenant, `${blockKey}.blob`);
@@ -204,7 +204,7 @@ describe('OffloadStore: rotation and erasure', () => {
     expect((await offload.get('globex', 'keep')).toString()).toBe('globex stays');
 
     // Startup housekeeping removes the restored directory of the erased tenant again.
-    expect(await offload.sweep()).toEqual({ tempFilesRemoved: 0, erasedTenantDirsRemoved: 1 });
+    expect(await offload.sweep()).toEqual({ tempFilesRemoved: 0, erasedTenantDirsRemoved: 1, putsCompleted: 0 });
     expect((await readdir(offloadDir)).sort()).toEqual(['globex']);
   });
 
@@ -212,7 +212,7 @@ describe('OffloadStore: rotation and erasure', () => {
     const { offload, offloadDir } = await fixture(['acme']);
     await offload.put('acme', 'blk', Buffer.from('x'));
     await writeFile(join(offloadDir, 'acme', '.blk.blob.0123456789ab.tmp'), 'torn');
-    expect(await offload.sweep()).toEqual({ tempFilesRemoved: 1, erasedTenantDirsRemoved: 0 });
+    expect(await offload.sweep()).toEqual({ tempFilesRemoved: 1, erasedTenantDirsRemoved: 0, putsCompleted: 0 });
     expect(await listAll(offloadDir)).toEqual(['blk.blob']);
   });
 
@@ -234,6 +234,91 @@ describe('OffloadStore: rotation and erasure', () => {
     release();
     expect((await tgError(() => put)).code).toBe(Errors.TENANT_ERASED.code);
     expect(await readdir(offloadDir)).toEqual([]);
+  });
+});
+
+describe('OffloadStore: rollback (issue 20.9)', () => {
+  test('an older copy of a blob put back over the latest one is OFFLOAD_STALE, also for a store reopened with the recorded versions; the latest copy opens', async () => {
+    const { keys, offload, offloadDir } = await fixture(['acme']);
+    const path = blobPath(offloadDir, 'acme', 'blk');
+    const versions = new BlobVersions();
+    const store = await OffloadStore.open({ dir: offloadDir, keys, versions, recordedKey: (_tenant, blockKey) => blockKey });
+    const recorded: number[] = [];
+    const record = { beforeCommit: async (r: { generation: number }) => void recorded.push(r.generation) };
+    await store.put('acme', 'blk', Buffer.from('first'), record);
+    const v1 = await readFile(path);
+    await store.put('acme', 'blk', Buffer.from('second'), record);
+    const v2 = await readFile(path);
+    expect(recorded).toHaveLength(2);
+    expect(recorded[1]).toBeGreaterThan(recorded[0] ?? Infinity);
+    expect(blobGeneration(v2)).toBe(recorded[1]);
+
+    await writeFile(path, v1);
+    const stale = await tgError(() => store.get('acme', 'blk'));
+    expect(stale.code).toBe(Errors.OFFLOAD_STALE.code);
+    expect(stale.status).toBe(409);
+    expect(errorText(stale)).not.toContain('first');
+
+    // As after a restart: a new store over the same directory, versions as replay restores them.
+    const replayed = new BlobVersions();
+    for (const generation of recorded) replayed.put('acme', 'blk', generation);
+    const reopened = await OffloadStore.open({ dir: offloadDir, keys, versions: replayed, recordedKey: (_tenant, blockKey) => blockKey });
+    expect((await tgError(() => reopened.get('acme', 'blk'))).code).toBe(Errors.OFFLOAD_STALE.code);
+    await writeFile(path, v2);
+    expect((await reopened.get('acme', 'blk')).toString()).toBe('second');
+    // Without any recorded versions nothing on disk is trusted to be the latest.
+    expect((await tgError(() => offload.get('acme', 'blk'))).code).toBe(Errors.OFFLOAD_STALE.code);
+    // A new put continues above every recorded generation.
+    expect((await reopened.put('acme', 'other', Buffer.from('x'))).bytes).toBe(1);
+    expect(blobGeneration(await readFile(blobPath(offloadDir, 'acme', 'other')))).toBeGreaterThan(recorded[1] ?? Infinity);
+  });
+
+  test('a deleted blob put back is OFFLOAD_STALE', async () => {
+    const { offload, offloadDir } = await fixture(['acme']);
+    await offload.put('acme', 'blk', Buffer.from('x'));
+    const copy = await readFile(blobPath(offloadDir, 'acme', 'blk'));
+    expect(await offload.delete('acme', 'blk')).toBe(true);
+    await writeFile(blobPath(offloadDir, 'acme', 'blk'), copy);
+    expect((await tgError(() => offload.get('acme', 'blk'))).code).toBe(Errors.OFFLOAD_STALE.code);
+  });
+
+  test('two concurrent puts of one block key: the later-started one is the blob, whatever order they commit in', async () => {
+    const { offload } = await fixture(['acme']);
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const first = offload.put('acme', 'blk', Buffer.from('older'), { beforeCommit: () => gate });
+    const second = offload.put('acme', 'blk', Buffer.from('newer'));
+    await second;
+    release();
+    await first;
+    expect((await offload.get('acme', 'blk')).toString()).toBe('newer');
+  });
+
+  test('sweep finishes a put killed after its durable record and before its rename: the recorded generation is served', async () => {
+    const { keys, offloadDir } = await fixture(['acme']);
+    const versions = new BlobVersions();
+    const store = await OffloadStore.open({ dir: offloadDir, keys, versions, recordedKey: (_tenant, blockKey) => blockKey });
+    await store.put('acme', 'blk', Buffer.from('old'));
+    const tenantDir = join(offloadDir, 'acme');
+    let saved: { name: string; bytes: Buffer; generation: number } | undefined;
+    // The "crash": the record is made, then the process dies; the finished temp file stays behind.
+    const crashed = store.put('acme', 'blk', Buffer.from('new'), {
+      beforeCommit: async ({ generation }) => {
+        const name = (await readdir(tenantDir)).find((n) => n.endsWith('.tmp')) ?? '';
+        saved = { name, bytes: await readFile(join(tenantDir, name)), generation };
+        throw new Error('killed');
+      },
+    });
+    await expect(crashed).rejects.toThrow('killed');
+    if (!saved) throw new Error('no temp file seen');
+    await writeFile(join(tenantDir, saved.name), saved.bytes);
+    await writeFile(join(tenantDir, '.blk.blob.0123456789ab.tmp'), 'torn, and never recorded');
+
+    versions.put('acme', 'blk', saved.generation); // replay of the durable record
+    const restarted = await OffloadStore.open({ dir: offloadDir, keys, versions, recordedKey: (_tenant, blockKey) => blockKey });
+    expect(await restarted.sweep()).toEqual({ tempFilesRemoved: 1, erasedTenantDirsRemoved: 0, putsCompleted: 1 });
+    expect((await restarted.get('acme', 'blk')).toString()).toBe('new');
+    expect(await listAll(offloadDir)).toEqual(['blk.blob']);
   });
 });
 
