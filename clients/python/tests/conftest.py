@@ -4,6 +4,9 @@ its own process. Nothing is mocked: the connector and middleware talk to it over
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import os
 import re
@@ -44,6 +47,13 @@ class Sidecar:
             res.raise_for_status()
             view: dict[str, Any] = res.json()
             return view
+
+    def recorded_id(self, kind: str, tenant: str, client_id: str) -> str:
+        """The keyed digest the sidecar records and keeps a client-chosen id as (L1, issue 20.6),
+        computed from its audit key file as docs/api.md describes it."""
+        key = base64.b64decode((self.dir / "keys" / "audit.key").read_text().strip())
+        mac = hmac.new(key, f"tenantguard-recorded-id-v1\n{kind}\n{tenant}\n{client_id}".encode(), hashlib.sha256).digest()
+        return "h." + base64.urlsafe_b64encode(mac).decode()[:22]
 
     def audit_records(self) -> list[dict[str, Any]]:
         records: list[dict[str, Any]] = []

@@ -41,7 +41,8 @@ def check_ledger_agrees(engine: Engine, sidecar: Sidecar) -> None:
     view = sidecar.ledger()
     refused = engine.connector.planner.refusals
     table = {r: sorted(b) for r, b in engine.block_table().items() if r not in refused}
-    assert ledger_requests(view) == table
+    # The ledger knows each request by its recorded id (a keyed digest of vLLM's request id).
+    assert ledger_requests(view) == {sidecar.recorded_id("request", engine.tenant_of[r], r): b for r, b in table.items()}
     state = owners(view)
     for request_id, blocks in table.items():
         for block in blocks:
