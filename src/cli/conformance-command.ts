@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import { CommanderError, InvalidArgumentError, type Command } from 'commander';
 import {
   ConformanceTarget,
   ConsoleReporter,
@@ -14,6 +14,7 @@ import {
   runConformance,
   spawnTarget,
   writeReports,
+  REPORT_FORMATS,
   type ReportFormat,
 } from '../../conformance/index.js';
 import { loadConfig } from '../config/index.js';
@@ -51,16 +52,32 @@ export function registerConformanceCommand(program: Command): void {
     .option('--skip <selectors>', 'like --only, to leave controls out', list, [])
     .option('--seed <n>', 'fast-check seed (printed with every finding)', (v) => Number.parseInt(v, 10))
     .option('--replay <path>', 'fast-check path of a finding, with --seed, to reproduce it')
-    .option('--runs <n>', 'fast-check runs per hunt (hunt depth)', (v) => Number.parseInt(v, 10), 20)
+    .option('--runs <n>', 'fast-check runs per hunt (hunt depth), at least 1', positiveInt, 20)
     .option('--out <dir>', 'where reports are written', 'conformance-report')
-    .option('--format <list>', 'report formats: json,junit,html', 'json,junit,html')
+    .option('--format <list>', 'report formats: json,junit,html', formats, 'json,junit,html')
     .option('--waivers <file>', 'YAML/JSON waivers {waivers: [{control, justification, approver, expires}]}')
     .option('--baseline <file>', 'a previous JSON report; with --fail-on-new only new failures fail the run')
     .option('--fail-on-new', 'fail only on failures not in the baseline', false)
     .addHelpText('after', '\nExit codes: 0 all controls pass (waived counts as pass), 1 a control failed, 2 harness error (target unreachable, a control errored), 3 usage error.')
+    // A usage error is exit 3 here (the codes above), not the 2 of other commands: 2 is a harness error.
+    .exitOverride((error) => {
+      throw error.exitCode === 1 ? new CommanderError(EXIT_USAGE, error.code, error.message) : error;
+    })
     .action(async (opts: ConformanceOptions) => {
       process.exitCode = await runConformanceCommand(opts);
     });
+}
+
+/** Silent misuse (`--runs abc` ran NaN runs and passed, issue 17.3) is refused instead. */
+function positiveInt(value: string): number {
+  if (!/^[1-9]\d*$/.test(value)) throw new InvalidArgumentError('give a whole number of at least 1.');
+  return Number(value);
+}
+
+function formats(value: string): string {
+  const unknown = value.split(',').filter((f) => !(REPORT_FORMATS as readonly string[]).includes(f.trim()));
+  if (unknown.length > 0) throw new InvalidArgumentError(`unknown report format ${unknown.join(', ')}: choose from ${REPORT_FORMATS.join(', ')}.`);
+  return value;
 }
 
 async function runConformanceCommand(opts: ConformanceOptions): Promise<number> {

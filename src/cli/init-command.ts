@@ -1,4 +1,5 @@
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
+import { TRUST_DOMAIN_PATTERN } from '../config/index.js';
 import { initDirectory, type InitResult } from '../setup/index.js';
 import { runCommand } from './run-command.js';
 
@@ -17,13 +18,25 @@ export function printInitResult(result: InitResult): void {
   process.stdout.write(lines.join('\n') + '\n');
 }
 
+// Checked here, as the config will check them, so `init` never writes a setup `serve` refuses (issue 17.1).
+function port(value: string): number {
+  const n = Number(value);
+  if (!/^\d+$/.test(value) || n > 65535) throw new InvalidArgumentError('a port is an integer from 0 to 65535.');
+  return n;
+}
+
+function trustDomain(value: string): string {
+  if (!TRUST_DOMAIN_PATTERN.test(value)) throw new InvalidArgumentError('a trust domain is a DNS-like name: lowercase letters, digits, dots and dashes, e.g. example.org.');
+  return value;
+}
+
 export function registerInitCommand(program: Command): void {
   program
     .command('init')
     .description('create a complete dev setup: CA, server/operator/worker/tenant certificates, API keys, config, master key')
     .argument('<dir>', 'directory to create (e.g. .tenantguard)')
-    .option('--trust-domain <name>', 'SPIFFE trust domain', 'tenantguard.local')
-    .option('--port <port>', 'TCP port written into the config', (v) => Number.parseInt(v, 10), 8443)
+    .option('--trust-domain <name>', 'SPIFFE trust domain (lowercase letters, digits, dots and dashes)', trustDomain, 'tenantguard.local')
+    .option('--port <port>', 'TCP port written into the config (0-65535)', port, 8443)
     .option('--force', 'replace an existing setup (new CA: every issued certificate stops working)', false)
     .action((dir: string, opts: { trustDomain: string; port: number; force: boolean }) =>
       runCommand(async () => printInitResult(await initDirectory(dir, opts))),

@@ -30,8 +30,11 @@ export const poolSchema = z.strictObject({
   dedicated_to: z.string().regex(TENANT_ID).optional(),
 });
 
+/** A SPIFFE trust domain as the config accepts it (and `init` writes it). */
+export const TRUST_DOMAIN_PATTERN = /^[a-z0-9]([a-z0-9.-]{0,253}[a-z0-9])?$/;
+
 export const configSchema = z.strictObject({
-  trust_domain: z.string().regex(/^[a-z0-9]([a-z0-9.-]{0,253}[a-z0-9])?$/, 'trust domain must be a DNS-like name'),
+  trust_domain: z.string().regex(TRUST_DOMAIN_PATTERN, 'trust domain must be a DNS-like name'),
   listen: z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(8443),
