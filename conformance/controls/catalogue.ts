@@ -11,7 +11,7 @@ const probe = (definition: Def, run: (ctx: ControlContext) => Promise<ControlOut
 const hunt = (definition: Def, run: (ctx: ControlContext, id: string) => Promise<ControlOutcome>): Control => ({ definition: { ...definition, kind: 'hunt' }, run: (ctx) => run(ctx, definition.id) });
 
 /**
- * The control catalogue: every isolation invariant of DESIGN.md, mapped to SOC 2 trust services
+ * The control catalogue: every isolation invariant of docs/design.md, mapped to SOC 2 trust services
  * criteria and HIPAA Security Rule safeguards. Order matters only for readability: hunts first
  * (they plant the content that the L1 probes search for).
  */

@@ -31,7 +31,7 @@ const knowledge = new WeakMap<ConformanceTarget, Map<number, BlockFacts>>();
 
 /**
  * Random interleavings of allocate, free (to dirty or to cache), scrub, reads, prefix hits and
- * deliberate cross-tenant reaches over three tenants of different tiers. The oracle: DESIGN.md's
+ * deliberate cross-tenant reaches over three tenants of different tiers. The oracle: docs/design.md's
  * I1 (one owner), I2 (another tenant's data only after a confirmed scrub), I4 (only the owner
  * frees or reads), I6 (prefix hits never cross tenants). `checks` selects which invariants fail
  * the run; the others are still exercised.

@@ -1,7 +1,7 @@
 # METADATA
 # title: Admission
 # description: |
-#   Tier rate limits (DESIGN.md tier table): concurrent requests and tokens per minute (sliding
+#   Tier rate limits (the tier table, src/config/tiers.ts): concurrent requests and tokens per minute (sliding
 #   window, charged by the max_tokens estimate). The admission controller enforces the same limits
 #   in code and queues for worker capacity; this policy can add stricter business rules.
 #   Input: {principal, action: "admission.request", tenant, resource: {max_tokens},

@@ -5,7 +5,7 @@
 #   that require mTLS refuse API-key callers. Identity itself is proven in code (TLS, key hash);
 #   this policy decides what a proven principal may do.
 # related_resources:
-#   - ref: ../../../shared/DESIGN.md
+#   - ref: ../../docs/design.md
 package tenantguard.authz
 
 default allow := false

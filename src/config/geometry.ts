@@ -10,7 +10,7 @@ export interface ModelGeometry {
   readonly blockTokens: number;
 }
 
-/** bytes_per_block = 2 (K,V) × layers × kv_heads × head_dim × dtype_bytes × block_tokens (DESIGN.md). */
+/** bytes_per_block = 2 (K,V) × layers × kv_heads × head_dim × dtype_bytes × block_tokens (docs/design.md). */
 export function bytesPerBlock(geometry: ModelGeometry): number {
   return 2 * geometry.layers * geometry.kvHeads * geometry.headDim * DTYPE_BYTES[geometry.dtype] * geometry.blockTokens;
 }

@@ -1,5 +1,5 @@
 /**
- * Tier defaults: the seed table in DESIGN.md (Principals). Policy data.json carries the same table,
+ * Tier defaults: the one tier table (docs/design.md, Principals). Policy data.json carries the same table,
  * except `maxAdapters`, which only the sidecar enforces (policy never sees it).
  */
 export type TierName = 'free' | 'standard' | 'enterprise';

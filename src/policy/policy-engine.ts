@@ -4,7 +4,7 @@ import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
 import { BundleError, parseBundle, type PolicyBundle } from './bundle.js';
 import type { BundleVerification } from './bundle-signature.js';
 
-/** What every policy entrypoint returns (DESIGN.md, Policies). */
+/** What every policy entrypoint returns (docs/design.md). */
 export interface Decision {
   readonly allow: boolean;
   readonly reasons: readonly string[];

@@ -8,7 +8,7 @@ import { Errors, TgError } from '../errors.js';
 import { generateApiKey } from '../identity/index.js';
 import { initPkiDirectory, issueCertificate, pkiPaths, saveIssuedCertificate, type IssuedCertificate } from '../pki/index.js';
 
-/** The example tenants `init` creates: one per tier (DESIGN.md tier table). */
+/** The example tenants `init` creates: one per tier (the tier table, src/config/tiers.ts). */
 export const EXAMPLE_TENANTS = [
   { id: 'free-demo', tier: 'free' },
   { id: 'standard-demo', tier: 'standard' },

@@ -2,7 +2,7 @@
  * SIGKILL under load. A real sidecar process serves mixed concurrent traffic — admission and
  * completion, allocate / scrub / access / free, encrypted offload puts, key rotations — and is
  * killed mid-flight, then restarted, `TG_CRASH_ROUNDS` times (default 3). After every kill the log
- * the dead process left must verify and rebuild a ledger with every DESIGN.md invariant intact;
+ * the dead process left must verify and rebuild a ledger with every docs/design.md invariant intact;
  * after every restart the running sidecar must still have every acknowledged operation.
  *
  * What the client knows for certain is only what was acknowledged: an operation in flight at the

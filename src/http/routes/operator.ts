@@ -3,7 +3,7 @@ import { Errors, TgError } from '../../errors.js';
 import { authorize } from '../authorize.js';
 import type { SidecarServices } from '../services.js';
 
-/** Operator views of the registry and the policy (DESIGN.md wire API, operator). */
+/** Operator views of the registry and the policy (docs/api.md, Operator). */
 export function operatorRoutes(services: SidecarServices): Router {
   const router = Router();
 
