@@ -3,7 +3,7 @@
  * (target: sealed ≥ 80% of raw). In memory: this measures the crypto path, not the disk.
  * Run: npm run build && node dist/bench/offload.js
  */
-import { measureSealThroughput } from '../src/keys/index.js';
+import { measureSealThroughput } from './seal-throughput.js';
 import { reportLine, type BenchResult } from './report.js';
 
 export async function runOffloadBench(): Promise<BenchResult[]> {

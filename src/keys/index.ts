@@ -10,4 +10,3 @@ export { blobGeneration, openBlob, sealBlob, BLOB_OVERHEAD_BYTES } from './blob-
 export { BlobVersions } from './blob-versions.js';
 export { deriveKey, lengthPrefixed } from './encoding.js';
 export { BLOCK_KEY_PATTERN, TENANT_ID_PATTERN } from './ids.js';
-export { measureSealThroughput, DEFAULT_BENCH_SIZES, type SealBenchOptions, type SealThroughput } from './seal-bench.js';

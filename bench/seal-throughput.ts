@@ -1,6 +1,6 @@
 /**
  * Throughput of offload sealing and opening against raw AES-256-GCM on the same sizes, in memory
- * (no disk), for `npm run bench` and the keys tests. The sealed path adds, per blob, one 32-byte
+ * (no disk), for `npm run bench` (bench/offload.ts). The sealed path adds, per blob, one 32-byte
  * key wrap (seal) or unwrap (open), an 88-byte header and two small AAD encodings; the body is one
  * cipher pass either way. That fixed cost (≈ 4–6 µs, mostly creating the second cipher object)
  * matters only for small blobs: 64 KiB is the tight case, ≥ 1 MiB is within a few percent.
@@ -13,9 +13,9 @@ import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GCM, IV_BYTES, TAG_BYTES } from './aead.js';
-import { openBlob, sealBlob } from './blob-codec.js';
-import { KeyStore } from './key-store.js';
+// The raw baseline uses the component's own cipher parameters, so both sides encrypt alike.
+import { GCM, IV_BYTES, TAG_BYTES } from '../src/keys/aead.js';
+import { KeyStore, openBlob, sealBlob } from '../src/keys/index.js';
 
 /** The sizes to report: 64 KiB, 1 MiB, 16 MiB. */
 export const DEFAULT_BENCH_SIZES: readonly number[] = [64 * 1024, 1024 * 1024, 16 * 1024 * 1024];
