@@ -1,5 +1,5 @@
 import { InvalidArgumentError, type Command } from 'commander';
-import { TRUST_DOMAIN_PATTERN } from '../config/index.js';
+import { TRUST_DOMAIN_PATTERN } from '../ids.js';
 import { initDirectory, type InitResult } from '../setup/index.js';
 import { runCommand } from './run-command.js';
 
@@ -26,7 +26,7 @@ function port(value: string): number {
 }
 
 function trustDomain(value: string): string {
-  if (!TRUST_DOMAIN_PATTERN.test(value)) throw new InvalidArgumentError('a trust domain is a DNS-like name: lowercase letters, digits, dots and dashes, e.g. example.org.');
+  if (!TRUST_DOMAIN_PATTERN.test(value)) throw new InvalidArgumentError('a trust domain is lowercase letters, digits, dots, dashes and underscores, e.g. example.org.');
   return value;
 }
 
@@ -35,7 +35,7 @@ export function registerInitCommand(program: Command): void {
     .command('init')
     .description('create a complete dev setup: CA, server/operator/worker/tenant certificates, API keys, config, master key')
     .argument('<dir>', 'directory to create (e.g. .tenantguard)')
-    .option('--trust-domain <name>', 'SPIFFE trust domain (lowercase letters, digits, dots and dashes)', trustDomain, 'tenantguard.local')
+    .option('--trust-domain <name>', 'SPIFFE trust domain (lowercase letters, digits, dots, dashes, underscores)', trustDomain, 'tenantguard.local')
     .option('--port <port>', 'TCP port written into the config (0-65535)', port, 8443)
     .option('--force', 'replace an existing setup (new CA: every issued certificate stops working)', false)
     .action((dir: string, opts: { trustDomain: string; port: number; force: boolean }) =>

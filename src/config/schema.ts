@@ -1,16 +1,15 @@
 import { SIGNING_ALGORITHMS } from '../policy/bundle-signature.js';
 import { z } from 'zod';
+import { TENANT_ID_PATTERN, TRUST_DOMAIN_PATTERN } from '../ids.js';
 import { TIER_NAMES } from './tiers.js';
 
-/** Identifiers end up in SPIFFE ids, audit records and file names: keep them boring. */
-export const TENANT_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 
 const positiveInt = z.number().int().positive();
 const nonNegativeInt = z.number().int().nonnegative();
 
 export const tenantSchema = z
   .strictObject({
-    id: z.string().regex(TENANT_ID, 'tenant id must be lowercase letters, digits and dashes (1-63 chars)'),
+    id: z.string().regex(TENANT_ID_PATTERN, 'tenant id must be lowercase letters, digits and dashes (1-63 chars)'),
     tier: z.enum(TIER_NAMES as [string, ...string[]]),
     api_key_sha256: z.array(z.string().regex(/^[0-9a-f]{64}$/, 'must be a hex SHA-256 digest')).default([]),
     overrides: z
@@ -27,14 +26,11 @@ export const poolSchema = z.strictObject({
   name: z.string().regex(/^[a-z0-9][a-z0-9-]{0,62}$/, 'pool name must be lowercase letters, digits and dashes'),
   first: nonNegativeInt,
   last: nonNegativeInt,
-  dedicated_to: z.string().regex(TENANT_ID).optional(),
+  dedicated_to: z.string().regex(TENANT_ID_PATTERN).optional(),
 });
 
-/** A SPIFFE trust domain as the config accepts it (and `init` writes it). */
-export const TRUST_DOMAIN_PATTERN = /^[a-z0-9]([a-z0-9.-]{0,253}[a-z0-9])?$/;
-
 export const configSchema = z.strictObject({
-  trust_domain: z.string().regex(TRUST_DOMAIN_PATTERN, 'trust domain must be a DNS-like name'),
+  trust_domain: z.string().regex(TRUST_DOMAIN_PATTERN, 'trust domain must be a SPIFFE trust domain: lowercase letters, digits, dots, dashes and underscores'),
   listen: z.strictObject({
     host: z.string().min(1).default('127.0.0.1'),
     port: z.number().int().min(0).max(65535).default(8443),

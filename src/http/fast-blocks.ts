@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { TENANT_ID } from '../config/index.js';
+import { TENANT_ID_PATTERN } from '../ids.js';
 import { Errors, TgError, isTgError } from '../errors.js';
 import type { Principal } from '../identity/index.js';
 import { principalResolver, type Transport } from './authenticate.js';
@@ -129,7 +129,7 @@ function parseJsonBody(bytes: Buffer): unknown {
  * pass. A body the precheck does not accept goes through zod, which accepts or refuses it with its
  * own messages; so the precheck can only ever be stricter than zod, never looser.
  */
-const TENANT = TENANT_ID;
+const TENANT = TENANT_ID_PATTERN;
 const REQUEST_ID = REQUEST_ID_PATTERN;
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {

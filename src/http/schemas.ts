@@ -1,10 +1,10 @@
 import { z } from 'zod';
-import { TENANT_ID } from '../config/index.js';
+import { TENANT_ID_PATTERN } from '../ids.js';
 
 /** Request ids travel into audit records: an identifier alphabet only, never free text (L1). */
 export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
 const requestId = z.string().regex(REQUEST_ID_PATTERN, 'request_id must be 1-128 characters of [A-Za-z0-9._:-]');
-const tenant = z.string().regex(TENANT_ID, 'tenant must be a tenant id');
+const tenant = z.string().regex(TENANT_ID_PATTERN, 'tenant must be a tenant id');
 const blockId = z.number().int().nonnegative().max(2 ** 31 - 1);
 const blockIds = (max: number) => z.array(blockId).min(1).max(max);
 const epoch = z.number().int().nonnegative().max(2 ** 32 - 1);

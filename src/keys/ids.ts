@@ -1,7 +1,8 @@
 import { Errors, TgError } from '../errors.js';
 
-/** Tenant ids become directory names and AAD parts: the same boring alphabet as the config. */
-export const TENANT_ID_PATTERN = /^[a-z0-9][a-z0-9-]{0,62}$/;
+import { TENANT_ID_PATTERN } from '../ids.js';
+
+export { TENANT_ID_PATTERN };
 /** Block keys become file names (`<blockKey>.blob`); no separators, so no path traversal. */
 export const BLOCK_KEY_PATTERN = /^[A-Za-z0-9._-]{1,128}$/;
 

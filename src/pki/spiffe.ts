@@ -3,6 +3,7 @@
  * An X.509-SVID names its workload with one URI SAN `spiffe://<trust-domain>/<role>/<id>`; the role
  * segment is what N1 ("a principal acts only in its role") keys on, so it is fixed at issuance.
  */
+import { TRUST_DOMAIN_PATTERN } from '../ids.js';
 
 /** Roles a tenantguard certificate can carry. `server` is the sidecar itself and is never a client. */
 export type CertificateRole = 'operator' | 'worker' | 'tenant' | 'server';
@@ -15,22 +16,14 @@ export interface SpiffeId {
   readonly id: string;
 }
 
-// SPIFFE ID spec §2.1: trust domain names are lowercase letters, digits, '.', '-', '_' only; no
-// port, userinfo or percent-encoding, which is what keeps `spiffe://a@b/...` style confusion out.
-const TRUST_DOMAIN = /^[a-z0-9._-]{1,255}$/;
 // SPIFFE ID spec §2.2: path segments are [A-Za-z0-9._-]; '.' and '..' are forbidden because they
 // would let one ID normalise into another. The id also names files in a PKI directory, so this
 // grammar is what keeps `<role>/<id>.crt` inside that directory.
 const SEGMENT = /^[A-Za-z0-9._-]{1,128}$/;
 const SPIFFE_PREFIX = 'spiffe://';
 
-/**
- * A leading '.' is refused on top of the SPIFFE grammar: the CA's URI name constraint is the trust
- * domain itself, and in RFC 5280 a constraint starting with '.' means "any subdomain", which would
- * widen what the CA may sign. Empty labels ('a..b', trailing '.') are refused for the same reason.
- */
 export function isValidTrustDomain(value: string): boolean {
-  return TRUST_DOMAIN.test(value) && !value.startsWith('.') && !value.endsWith('.') && !value.includes('..');
+  return TRUST_DOMAIN_PATTERN.test(value);
 }
 
 export function isValidIdSegment(value: string): boolean {

@@ -7,7 +7,7 @@ import { PROJECT_ROOT } from '../../src/project-root.js';
 
 /**
  * Child processes cannot load TypeScript (no tsx here), so tests that need the real keys code in
- * another process transpile it: every file of src/keys plus src/errors.ts, src/durable-file.ts and src/secret-key-file.ts (its only imports
+ * another process transpile it: every file of src/keys plus src/errors.ts, src/durable-file.ts, src/secret-key-file.ts and src/ids.ts (its only imports
  * outside the folder), types stripped, into a temporary tree with the same layout. The child then
  * imports `<root>/src/keys/index.js` and runs exactly the code under test, not a copy or a stale
  * build.
@@ -20,6 +20,7 @@ export async function transpileKeysComponent(): Promise<{ root: string; keysEntr
     'src/errors.ts',
     'src/durable-file.ts',
     'src/secret-key-file.ts',
+    'src/ids.ts',
   ];
   await writeFile(join(root, 'package.json'), '{"type":"module"}\n');
   for (const source of sources) {

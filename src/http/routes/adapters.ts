@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { TENANT_ID } from '../../config/index.js';
+import { TENANT_ID_PATTERN } from '../../ids.js';
 import { principalOf } from '../authenticate.js';
 import { authorize } from '../authorize.js';
 import type { SidecarServices } from '../services.js';
@@ -11,13 +11,13 @@ const adapterId = z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'adapter_id must b
  * What a request names: its own tenant's adapter by bare id, or another tenant's public adapter as
  * `<owner>/<id>` (issue 20.5). The owner part has the tenant-id syntax; ids have no `/`.
  */
-const adapterName = z.string().regex(new RegExp(`^(?:${TENANT_ID.source.slice(1, -1)}/)?[A-Za-z0-9._-]{1,128}$`), 'adapter_id must be an id of 1-128 characters of [A-Za-z0-9._-], optionally prefixed by its owner tenant and "/" (a public adapter of another tenant)');
+const adapterName = z.string().regex(new RegExp(`^(?:${TENANT_ID_PATTERN.source.slice(1, -1)}/)?[A-Za-z0-9._-]{1,128}$`), 'adapter_id must be an id of 1-128 characters of [A-Za-z0-9._-], optionally prefixed by its owner tenant and "/" (a public adapter of another tenant)');
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'sha256 must be 64 lowercase hex characters');
 const requestId = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'request_id must be 1-128 characters of [A-Za-z0-9._:-]');
 
 const registerSchema = z.strictObject({ adapter_id: adapterId, sha256, rank: z.number().int(), public: z.boolean().default(false) });
 const applySchema = z.strictObject({
-  batch: z.array(z.strictObject({ request_id: requestId, tenant: z.string().regex(TENANT_ID), adapter_id: adapterName, sha256 })).min(1).max(1024),
+  batch: z.array(z.strictObject({ request_id: requestId, tenant: z.string().regex(TENANT_ID_PATTERN), adapter_id: adapterName, sha256 })).min(1).max(1024),
 });
 
 /** LoRA adapters (A1): tenants register their own, in their own namespace; the worker checks a batch before applying. */

@@ -1,6 +1,6 @@
 import { Router } from 'express';
 import { z } from 'zod';
-import { TENANT_ID } from '../../config/index.js';
+import { TENANT_ID_PATTERN } from '../../ids.js';
 import { principalOf } from '../authenticate.js';
 import { authorize } from '../authorize.js';
 import type { SidecarServices } from '../services.js';
@@ -8,7 +8,7 @@ import { parseBody } from '../validate.js';
 
 const requestId = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'request_id must be 1-128 characters of [A-Za-z0-9._:-]');
 const tokens = z.number().int().nonnegative().max(100_000_000);
-const admitSchema = z.strictObject({ tenant: z.string().regex(TENANT_ID), request_id: requestId, max_tokens: z.number().int().min(1).max(100_000_000) });
+const admitSchema = z.strictObject({ tenant: z.string().regex(TENANT_ID_PATTERN), request_id: requestId, max_tokens: z.number().int().min(1).max(100_000_000) });
 const completeSchema = z.strictObject({ input_tokens: tokens, output_tokens: tokens });
 
 /** Admission control (worker role): tier rate limits and fair queueing for worker capacity. */
