@@ -35,7 +35,8 @@
  * linked lists a request leaves in O(1).
  */
 import { Errors, TgError } from '../errors.js';
-import { FairScheduler, type Schedulable, isPriority, strideOf } from './fair-scheduler.js';
+import { isPriority } from '../priority.js';
+import { FairScheduler, type Schedulable, strideOf } from './fair-scheduler.js';
 import { LinkedList, type ListNode } from './linked-list.js';
 import { type ChargeTicket, TokenWindow, WINDOW_MS } from './token-window.js';
 import type {

@@ -1,3 +1,5 @@
+import { PRIORITY_LEVELS } from '../priority.js';
+
 /**
  * Weighted fair order across tenants that wait for worker capacity: a stride scheduler (start-time
  * fair queueing over virtual time), O(log active tenants) per operation.
@@ -13,8 +15,6 @@
  * Every active pass lies in [virtual time, virtual time + largest stride], so between two slots of
  * tenant i any other tenant j gets at most ceil(stride_i / stride_j) + 1 slots: nobody starves.
  */
-export const PRIORITY_LEVELS = 5;
-
 /** lcm(1..5): every stride is an integer, so pass arithmetic stays exact. */
 const STRIDE_SCALE = 60;
 
@@ -26,9 +26,6 @@ export function strideOf(priority: number): number {
   return STRIDE_SCALE / weightOf(priority);
 }
 
-export function isPriority(value: unknown): value is number {
-  return typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= PRIORITY_LEVELS;
-}
 
 /** Scheduling fields a tenant carries; the scheduler owns them except `stride`. */
 export interface Schedulable {

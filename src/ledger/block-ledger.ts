@@ -50,7 +50,8 @@
  */
 import { Errors, TgError } from '../errors.js';
 import { BlockLists, type ListId, NIL } from './block-lists.js';
-import { PRIORITY_LEVELS, evictionList, isPriority } from './eviction.js';
+import { PRIORITY_LEVELS, isPriority } from '../priority.js';
+import { evictionList } from './eviction.js';
 import type {
   AccessMode,
   AccessResult,

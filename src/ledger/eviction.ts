@@ -11,14 +11,9 @@
  * Each pool keeps one LRU list per priority level, so choosing the victim list is a scan over the
  * fixed number of levels, independent of the number of blocks or tenants.
  */
+import { PRIORITY_LEVELS } from '../priority.js';
 import { type BlockLists, type ListId, NIL } from './block-lists.js';
 
-/** Priorities run from 1 (most important) to PRIORITY_LEVELS (least important). */
-export const PRIORITY_LEVELS = 5;
-
-export function isPriority(value: number): boolean {
-  return Number.isInteger(value) && value >= 1 && value <= PRIORITY_LEVELS;
-}
 
 /**
  * The non-empty per-priority LRU list of the least important level, or NIL when no cached block
