@@ -185,3 +185,6 @@ function precheckAccess(body: unknown, max: number): { tenant: string; blocks: n
   if (mode !== 'read' && mode !== 'prefix_hit') return null;
   return { tenant, blocks, mode };
 }
+
+/** The prechecks by route, for the property test that holds each to its zod schema (test/http). */
+export const PRECHECKS = { allocate: precheckAllocate, free: precheckFree, scrubbed: precheckScrubbed, access: precheckAccess } as const;
