@@ -4,6 +4,7 @@ import { Errors, TgError } from '../errors.js';
 import type { Principal } from '../identity/index.js';
 import { Entrypoints, type PolicyEngine } from '../policy/index.js';
 import type { AuditTrail } from './audit-trail.js';
+import { askPolicy, refusalOf } from './policy-decision.js';
 
 export interface AdapterRegistration {
   readonly adapterId: string;
@@ -43,19 +44,13 @@ export class GuardedAdapters {
   async register(principal: Principal, adapter: AdapterRegistration): Promise<{ adapter_id: string; qualified_id: string }> {
     const owner = principal.id;
     const { maxAdapters } = this.tenants.require(owner).limits;
-    const decision = this.policy.decide(Entrypoints.adapters, {
-      principal: { role: principal.role, id: principal.id, authn: principal.authn },
-      action: 'adapters.register',
-      tenant: owner,
-      resource: { rank: adapter.rank, public: adapter.public },
-    });
+    const decision = askPolicy(this.policy, Entrypoints.adapters, principal, { action: 'adapters.register', tenant: owner, resource: { rank: adapter.rank, public: adapter.public } });
     // Kept and recorded under the name's keyed digest: a name may carry content (L1, issue 20.6).
     const adapterId = this.trail.recordedId('adapter', owner, adapter.adapterId);
     const event = { principal, action: 'adapters.register', tenant: owner, effects: { adapter_id: adapterId, sha256: adapter.sha256, rank: adapter.rank, public: adapter.public } };
     if (!decision.allow) {
       await this.trail.recordDenial(event, decision.reasons);
-      if (decision.reasons.includes('policy_unavailable')) throw new TgError(Errors.POLICY_UNAVAILABLE);
-      throw new TgError(Errors.POLICY_DENIED, { reasons: decision.reasons });
+      throw refusalOf(decision);
     }
     // The id is looked up in the caller's own namespace only, so the answer never depends on what
     // another tenant registered (issue 20.5: the 409 "registered by another tenant" was an oracle).
@@ -70,14 +65,13 @@ export class GuardedAdapters {
 
   async apply(principal: Principal, items: readonly ApplyItem[]): Promise<ApplyResponse> {
     for (const item of items) this.tenants.require(item.tenant);
-    const decision = this.policy.decide(Entrypoints.adapters, {
-      principal: { role: principal.role, id: principal.id, authn: principal.authn },
+    const decision = askPolicy(this.policy, Entrypoints.adapters, principal, {
       action: 'adapters.apply',
       resource: {
         items: items.map((item, index) => ({ index, tenant: item.tenant, adapter_id: item.adapterId, facts: this.registry.factsFor(item.tenant, item.adapterId, item.sha256) })),
       },
     });
-    if (decision.reasons.includes('policy_unavailable')) throw new TgError(Errors.POLICY_UNAVAILABLE);
+    if (decision.reasons.includes('policy_unavailable')) throw refusalOf(decision);
     const verdicts = policyItems(decision.details?.['items'], items.length);
 
     const results = items.map((item, index) => {

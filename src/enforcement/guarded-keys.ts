@@ -5,6 +5,7 @@ import type { Principal } from '../identity/index.js';
 import type { KeyStore, OffloadStore } from '../keys/index.js';
 import { Entrypoints, type PolicyEngine } from '../policy/index.js';
 import type { AuditTrail, EventParts } from './audit-trail.js';
+import { askPolicy, refusalOf } from './policy-decision.js';
 
 export type KeyAction = 'keys.datakey' | 'keys.unwrap' | 'keys.cache_salt' | 'keys.cache_salt_lookup' | 'offload.put' | 'offload.get' | 'offload.delete' | 'keys.rotate';
 
@@ -143,17 +144,12 @@ export class GuardedKeys {
 
   private async check(principal: Principal, action: KeyAction, tenant: string, facts: Record<string, unknown> = {}): Promise<void> {
     this.tenants.require(tenant);
-    const decision = this.policy.decide(Entrypoints.keys, {
-      principal: { role: principal.role, id: principal.id, authn: principal.authn },
-      action,
-      tenant,
-      facts: { ...facts, erased: this.keys.isErased(tenant) },
-    });
+    const decision = askPolicy(this.policy, Entrypoints.keys, principal, { action, tenant, facts: { ...facts, erased: this.keys.isErased(tenant) } });
     if (decision.allow) return;
-    if (decision.reasons.includes('policy_unavailable')) throw new TgError(Errors.POLICY_UNAVAILABLE);
+    if (decision.reasons.includes('policy_unavailable')) throw refusalOf(decision);
     // A worker reaching into another tenant's namespace is a K1 violation, recorded as critical.
     await this.trail.recordDenial(this.event(principal, action, tenant, {}), decision.reasons, decision.reasons.includes('cross_tenant'));
-    throw new TgError(Errors.POLICY_DENIED, { reasons: decision.reasons });
+    throw refusalOf(decision);
   }
 
   private event(principal: Principal, action: string, tenant: string, counts: Record<string, number>): EventParts {

@@ -4,5 +4,7 @@ export { GuardedAdapters, type AdapterRegistration, type ApplyItem, type ApplyRe
 export { AuditTrail, type EventParts } from './audit-trail.js';
 export { GuardedAdmission, type AdmissionRequest } from './guarded-admission.js';
 export { GuardedKeys, type KeyAction } from './guarded-keys.js';
+export { GuardedMetrics } from './guarded-metrics.js';
+export { askPolicy, refusalOf, type DecisionQuery } from './policy-decision.js';
 export { TenantErasure, type ErasureTargets } from './tenant-erasure.js';
 export { RefusalRecorder, type Refusal, type RefusalLimits, type RefusedParty } from './refusals.js';

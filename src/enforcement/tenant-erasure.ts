@@ -8,6 +8,7 @@ import type { OffloadStore } from '../keys/index.js';
 import type { BlockLedger } from '../ledger/index.js';
 import { Entrypoints, type PolicyEngine } from '../policy/index.js';
 import type { AuditTrail } from './audit-trail.js';
+import { askPolicy, refusalOf } from './policy-decision.js';
 
 export interface ErasureTargets {
   readonly tenants: TenantRegistry;
@@ -38,10 +39,10 @@ export class TenantErasure {
   async erase(principal: Principal, id: string): Promise<{ tenant: string; erased: true; contaminated_blocks: number }> {
     const { tenants, ledger, adapters, admission, apiKeys, offload } = this.targets;
     const tenant = tenants.require(id);
-    const decision = this.policy.decide(Entrypoints.keys, { principal: { role: principal.role, id: principal.id, authn: principal.authn }, action: 'tenants.erase', tenant: id, facts: { erased: false } });
+    const decision = askPolicy(this.policy, Entrypoints.keys, principal, { action: 'tenants.erase', tenant: id, facts: { erased: false } });
     if (!decision.allow) {
       await this.trail.recordDenial({ principal, action: 'tenants.erase', tenant: id }, decision.reasons);
-      throw new TgError(Errors.POLICY_DENIED, { reasons: decision.reasons });
+      throw refusalOf(decision); // 503 without a policy, as every guarded component answers
     }
     if (!this.audit.healthy) throw new TgError(Errors.AUDIT_DOWN);
 

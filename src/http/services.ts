@@ -1,7 +1,7 @@
 import type { Logger } from 'pino';
 import type { AuditLog } from '../audit/index.js';
 import type { SidecarConfig, TenantRegistry } from '../config/index.js';
-import type { GuardedAdapters, GuardedAdmission, GuardedBlocks, GuardedKeys, RefusalRecorder, TenantErasure } from '../enforcement/index.js';
+import type { GuardedAdapters, GuardedAdmission, GuardedBlocks, GuardedKeys, GuardedMetrics, RefusalRecorder, TenantErasure } from '../enforcement/index.js';
 import type { TenantMetrics } from '../metrics/index.js';
 import type { ApiKeyRegistry } from '../identity/index.js';
 import type { PolicyEngine } from '../policy/index.js';
@@ -21,6 +21,8 @@ export interface SidecarServices {
   readonly keys: GuardedKeys;
   readonly erasure: TenantErasure;
   readonly metrics: TenantMetrics;
+  /** The metrics views, scoped by policy (M1). */
+  readonly metricViews: GuardedMetrics;
   /** Audit record + log line per refused request, rate-limited (issue 20.7). */
   readonly refusals: RefusalRecorder;
 }
