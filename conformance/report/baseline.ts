@@ -2,7 +2,8 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import type { ControlResult, ControlStatus, RunReport } from '../model.js';
-import { ReportInputError, formatIssuePath } from './input-error.js';
+import { describeIssue } from '../../src/zod-issues.js';
+import { ReportInputError } from './input-error.js';
 
 /**
  * What a baseline needs: each result's control id and status. Everything else a JSON report holds
@@ -67,7 +68,7 @@ export function readBaseline(file: string): Baseline {
   }
   const parsed = baselineSchema.safeParse(data);
   if (!parsed.success) {
-    const problems = parsed.error.issues.map((issue) => `${formatIssuePath(issue.path)}: ${issue.message}`);
+    const problems = parsed.error.issues.map((issue) => describeIssue(issue));
     throw new ReportInputError(path, problems, 'baseline report');
   }
   return parsed.data;

@@ -15,8 +15,3 @@ export class ReportInputError extends Error {
     this.name = 'ReportInputError';
   }
 }
-
-/** A zod issue path as it reads in the file: `waivers[2].expires`. */
-export function formatIssuePath(path: readonly PropertyKey[]): string {
-  return path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') || '(top level)';
-}

@@ -3,7 +3,8 @@ import { resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import { z } from 'zod';
 import type { ControlResult, Waiver } from '../model.js';
-import { ReportInputError, formatIssuePath } from './input-error.js';
+import { issuePath } from '../../src/zod-issues.js';
+import { ReportInputError } from './input-error.js';
 
 const DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
@@ -76,11 +77,11 @@ function describeIssue(path: readonly PropertyKey[], message: string, data: unkn
     const entry = (data as { waivers: unknown[] }).waivers[path[1]];
     const control = typeof entry === 'object' && entry !== null ? (entry as Record<string, unknown>)['control'] : undefined;
     const name = typeof control === 'string' && control.trim() !== '' ? ` (${control.trim()})` : '';
-    const field = path.length > 2 ? `${formatIssuePath(path.slice(2))}: ` : '';
+    const field = path.length > 2 ? `${issuePath(path.slice(2))}: ` : '';
     return `waivers[${path[1]}]${name}: ${field}${message}`;
   }
   if (path.length === 0 && (data === null || typeof data !== 'object')) return 'expected a mapping with a `waivers:` list';
-  return `${formatIssuePath(path)}: ${message}`;
+  return `${issuePath(path)}: ${message}`;
 }
 
 /** Today's date as YYYY-MM-DD in UTC, so a CI runner and a laptop agree on whether a waiver expired. */

@@ -8,6 +8,7 @@ import { PROJECT_ROOT } from '../project-root.js';
 import { bytesPerBlock, quotaBlocks, type KvDtype, type ModelGeometry } from './geometry.js';
 import { configSchema, type RawConfig } from './schema.js';
 import { TIERS, type TierLimits, type TierName } from './tiers.js';
+import { describeIssue } from '../zod-issues.js';
 
 export interface TenantConfig {
   readonly id: string;
@@ -72,7 +73,7 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
     throw configError(path, document.errors.map((e) => `YAML syntax at line ${e.linePos?.[0]?.line ?? '?'}: ${e.code}`));
   }
   const parsed = configSchema.safeParse(document.toJS());
-  if (!parsed.success) throw configError(path, parsed.error.issues.map(describeIssue));
+  if (!parsed.success) throw configError(path, parsed.error.issues.map((issue) => describeIssue(issue)));
   return resolveConfig(path, parsed.data, env);
 }
 
@@ -181,11 +182,6 @@ function resolveConfig(file: string, raw: RawConfig, env: NodeJS.ProcessEnv): Si
       requestTimeoutMs: raw.admission.request_timeout_ms,
     },
   };
-}
-
-function describeIssue(issue: z.core.$ZodIssue): string {
-  const path = issue.path.length > 0 ? issue.path.map((p) => (typeof p === 'number' ? `[${p}]` : `.${String(p)}`)).join('').replace(/^\./, '') : '(top level)';
-  return `${path}: ${issue.message}`;
 }
 
 function configError(file: string, problems: readonly string[]): TgError {
