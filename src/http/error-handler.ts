@@ -33,20 +33,26 @@ function fromClientError(error: object): TgError | null {
 }
 
 /**
- * The last middleware: every failure leaves as `{"error": {code, message, reasons}}`. Unknown
- * errors become TG_ERR_INTERNAL without detail: a stack or a message could carry request content
- * or another tenant's name (L1), so the log gets the error class only.
+ * What a failure answers, whichever dispatcher served the request (Express or the block fast
+ * path): one error sender (issue 13). Every failure leaves as `{"error": {code, message, reasons}}`
+ * with `Retry-After` when the error says when to retry. Unknown errors become TG_ERR_INTERNAL
+ * without detail: a stack or a message could carry request content or another tenant's name (L1),
+ * so the log gets the error class only.
  */
+export function errorReply(error: unknown, logger: Logger, route: string): { status: number; headers: Record<string, string>; body: unknown } {
+  const tgError = isTgError(error) ? error : fromBodyParser(error);
+  const final = tgError ?? new TgError(Errors.INTERNAL);
+  if (!tgError) logger.error({ route, errorClass: error instanceof Error ? error.name : typeof error }, 'unhandled error');
+  const retryAfter = final.details['retry_after_seconds'];
+  return { status: final.status, headers: typeof retryAfter === 'number' ? { 'Retry-After': String(Math.ceil(retryAfter)) } : {}, body: final.toBody() };
+}
+
+/** The last Express middleware. */
 export function errorHandler(logger: Logger) {
   return (error: unknown, req: Request, res: Response, _next: NextFunction): void => {
-    const tgError = isTgError(error) ? error : fromBodyParser(error);
-    const final = tgError ?? new TgError(Errors.INTERNAL);
-    if (!tgError) logger.error({ route: req.route?.path ?? 'unmatched', errorClass: error instanceof Error ? error.name : typeof error }, 'unhandled error');
+    const reply = errorReply(error, logger, req.route?.path ?? 'unmatched');
     if (res.headersSent) return void res.end();
-    if (typeof final.details['retry_after_seconds'] === 'number') {
-      res.setHeader('Retry-After', String(Math.ceil(final.details['retry_after_seconds'])));
-    }
-    res.status(final.status).json(final.toBody());
+    res.set(reply.headers).status(reply.status).json(reply.body);
   };
 }
 

@@ -1,9 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { TENANT_ID_PATTERN } from '../ids.js';
-import { Errors, TgError, isTgError } from '../errors.js';
+import { Errors, TgError } from '../errors.js';
 import type { Principal } from '../identity/index.js';
 import { principalResolver, type Transport } from './authenticate.js';
 import { authorizeAction } from './authorize.js';
+import { errorReply } from './error-handler.js';
 import { blockSchemas, REQUEST_ID_PATTERN } from './schemas.js';
 import type { SidecarServices } from './services.js';
 import { parseBody } from './validate.js';
@@ -53,14 +54,10 @@ export function blockFastPath(services: SidecarServices, transport: Transport): 
   };
 
   const fail = (req: IncomingMessage, res: ServerResponse, error: unknown): void => {
-    const tgError = isTgError(error) ? error : null;
-    const final = tgError ?? new TgError(Errors.INTERNAL);
-    if (!tgError) logger.error({ route: req.url, errorClass: error instanceof Error ? error.name : typeof error }, 'unhandled error');
+    const reply = errorReply(error, logger, req.url ?? '');
     if (res.headersSent) return void res.end();
-    if (typeof final.details['retry_after_seconds'] === 'number') {
-      res.setHeader('Retry-After', String(Math.ceil(final.details['retry_after_seconds'])));
-    }
-    send(res, final.status, JSON.stringify(final.toBody()));
+    for (const [name, value] of Object.entries(reply.headers)) res.setHeader(name, value);
+    send(res, reply.status, JSON.stringify(reply.body));
   };
 
   return (req, res) => {
