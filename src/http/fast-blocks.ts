@@ -1,21 +1,20 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { TENANT_ID_PATTERN } from '../ids.js';
 import { Errors, TgError } from '../errors.js';
 import type { Principal } from '../identity/index.js';
 import { principalResolver, type Transport } from './authenticate.js';
 import { authorizeAction } from './authorize.js';
 import { errorReply } from './error-handler.js';
-import { blockSchemas, REQUEST_ID_PATTERN } from './schemas.js';
+import { BLOCK_BATCH_ROUTES, blockBatchHandler } from './routes/blocks.js';
 import type { SidecarServices } from './services.js';
-import { parseBody } from './validate.js';
 
 /**
  * The worker's KV block routes without Express: the hot path of a sidecar (thousands of calls per
  * second), where Express's per-request work (prototype swaps, a walk over every router and
- * middleware, body-parser) cost more than the decision itself. Same steps, same order, same
- * answers as the Express routes in routes/blocks.ts: authenticate → read the JSON body →
- * authorize (tenantguard.authz) → validate (the same zod schemas, see `precheck`) → GuardedBlocks
- * (policy, ledger, durable audit) → `200 application/json`, or the error catalogue's body.
+ * middleware, body-parser) cost more than the decision itself. It serves the same route table as
+ * Express (`BLOCK_BATCH_ROUTES` in routes/blocks.ts), in the same order: authenticate → read the
+ * JSON body → authorize (tenantguard.authz) → validate (prechecks.ts, else the same zod schemas)
+ * → GuardedBlocks (policy, ledger, durable audit) → `200 application/json`, or the one error
+ * sender's body (`errorReply`). test/http/fast-path-parity.test.ts holds the two to each other.
  *
  * Only plain requests take this path: POST to exactly one of the four paths, a Content-Length
  * within the body limit, `Content-Type: application/json` (optionally `; charset=utf-8`) and no
@@ -24,34 +23,19 @@ import { parseBody } from './validate.js';
  */
 export function blockFastPath(services: SidecarServices, transport: Transport): (req: IncomingMessage, res: ServerResponse) => boolean {
   const resolvePrincipal = principalResolver(services, transport);
-  const schemas = blockSchemas(services.config.limits.maxBlocksPerCall);
-  const maxBlocks = services.config.limits.maxBlocksPerCall;
   const maxBody = services.config.limits.maxBodyBytes;
-  const { blocks, logger } = services;
+  const { logger } = services;
 
   type Route = (principal: Principal, body: unknown) => Promise<unknown>;
-  const routes: Record<string, Route> = {
-    '/v1/blocks/allocate': (principal, raw) => {
-      authorizeAction(services, principal, 'blocks.allocate');
-      const body = precheckAllocate(raw, maxBlocks) ?? parseBody(schemas.allocate, raw);
-      return blocks.allocate(principal, { tenant: body.tenant, requestId: body.request_id, count: body.count });
-    },
-    '/v1/blocks/free': (principal, raw) => {
-      authorizeAction(services, principal, 'blocks.free');
-      const body = precheckFree(raw, maxBlocks) ?? parseBody(schemas.free, raw);
-      return blocks.free(principal, body.tenant, body.blocks, body.cache);
-    },
-    '/v1/blocks/scrubbed': (principal, raw) => {
-      authorizeAction(services, principal, 'blocks.scrubbed');
-      const body = precheckScrubbed(raw, maxBlocks) ?? parseBody(schemas.scrubbed, raw);
-      return blocks.scrubbed(principal, body.blocks, body.epochs);
-    },
-    '/v1/blocks/access': (principal, raw) => {
-      authorizeAction(services, principal, 'blocks.access');
-      const body = precheckAccess(raw, maxBlocks) ?? parseBody(schemas.access, raw);
-      return blocks.access(principal, body.tenant, body.blocks, body.mode);
-    },
-  };
+  // The same table the Express routes are built from (routes/blocks.ts): one home per route.
+  const routes: Record<string, Route> = {};
+  for (const route of BLOCK_BATCH_ROUTES) {
+    const handle = blockBatchHandler(services, route);
+    routes[route.path] = (principal, raw) => {
+      authorizeAction(services, principal, route.action);
+      return handle(principal, raw);
+    };
+  }
 
   const fail = (req: IncomingMessage, res: ServerResponse, error: unknown): void => {
     const reply = errorReply(error, logger, req.url ?? '');
@@ -121,67 +105,3 @@ function parseJsonBody(bytes: Buffer): unknown {
   }
 }
 
-/*
- * Prechecks: an exact, allocation-free restatement of the zod schemas in schemas.ts for bodies that
- * pass. A body the precheck does not accept goes through zod, which accepts or refuses it with its
- * own messages; so the precheck can only ever be stricter than zod, never looser.
- */
-const TENANT = TENANT_ID_PATTERN;
-const REQUEST_ID = REQUEST_ID_PATTERN;
-
-function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) && Object.getPrototypeOf(value) === Object.prototype;
-}
-
-/** Only `allowed` keys, and each of `required` present (own keys only: JSON.parse makes no others). */
-function hasExactKeys(value: Record<string, unknown>, required: readonly string[], optional: readonly string[] = []): boolean {
-  let seen = 0;
-  for (const key in value) {
-    if (!Object.prototype.hasOwnProperty.call(value, key)) return false;
-    if (required.includes(key)) seen++;
-    else if (!optional.includes(key)) return false;
-  }
-  return seen === required.length;
-}
-
-function isBlockIds(value: unknown, max: number): value is number[] {
-  if (!Array.isArray(value) || value.length < 1 || value.length > max) return false;
-  for (const id of value) {
-    if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0 || id > 2 ** 31 - 1) return false;
-  }
-  return true;
-}
-
-function precheckAllocate(body: unknown, max: number): { tenant: string; request_id: string; count: number } | null {
-  if (!isPlainObject(body) || !hasExactKeys(body, ['tenant', 'request_id', 'count'])) return null;
-  const { tenant, request_id: requestId, count } = body;
-  if (typeof tenant !== 'string' || !TENANT.test(tenant) || typeof requestId !== 'string' || !REQUEST_ID.test(requestId)) return null;
-  if (typeof count !== 'number' || !Number.isSafeInteger(count) || count < 1 || count > max) return null;
-  return { tenant, request_id: requestId, count };
-}
-
-function precheckFree(body: unknown, max: number): { tenant: string; blocks: number[]; cache: boolean } | null {
-  if (!isPlainObject(body) || !hasExactKeys(body, ['tenant', 'blocks'], ['cache'])) return null;
-  const { tenant, blocks, cache = false } = body;
-  if (typeof tenant !== 'string' || !TENANT.test(tenant) || !isBlockIds(blocks, max) || typeof cache !== 'boolean') return null;
-  return { tenant, blocks, cache };
-}
-
-function precheckScrubbed(body: unknown, max: number): { blocks: number[]; epochs: number[] } | null {
-  if (!isPlainObject(body) || !hasExactKeys(body, ['blocks', 'epochs'])) return null;
-  const { blocks, epochs } = body;
-  if (!isBlockIds(blocks, max) || !Array.isArray(epochs) || epochs.length !== blocks.length) return null;
-  for (const epoch of epochs) if (!Number.isInteger(epoch) || epoch < 0 || epoch > 0xffffffff) return null;
-  return { blocks, epochs: epochs as number[] };
-}
-
-function precheckAccess(body: unknown, max: number): { tenant: string; blocks: number[]; mode: 'read' | 'prefix_hit' } | null {
-  if (!isPlainObject(body) || !hasExactKeys(body, ['tenant', 'blocks', 'mode'])) return null;
-  const { tenant, blocks, mode } = body;
-  if (typeof tenant !== 'string' || !TENANT.test(tenant) || !isBlockIds(blocks, max)) return null;
-  if (mode !== 'read' && mode !== 'prefix_hit') return null;
-  return { tenant, blocks, mode };
-}
-
-/** The prechecks by route, for the property test that holds each to its zod schema (test/http). */
-export const PRECHECKS = { allocate: precheckAllocate, free: precheckFree, scrubbed: precheckScrubbed, access: precheckAccess } as const;

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, test } from 'vitest';
-import { PRECHECKS } from '../../src/http/fast-blocks.js';
+import { precheckAccess, precheckAllocate, precheckFree, precheckScrubbed } from '../../src/http/prechecks.js';
 import { blockSchemas } from '../../src/http/schemas.js';
 
 /**
@@ -9,6 +9,7 @@ import { blockSchemas } from '../../src/http/schemas.js';
  * looser, and what it accepts must be exactly the value zod would produce (issue 13).
  */
 const MAX = 64;
+const PRECHECKS = { allocate: precheckAllocate, free: precheckFree, scrubbed: precheckScrubbed, access: precheckAccess } as const;
 const schemas = blockSchemas(MAX);
 
 const tenant = fc.oneof({ arbitrary: fc.constantFrom('free-demo', 'a', 'x'.repeat(63)), weight: 6 }, { arbitrary: fc.constantFrom('', 'Bad_Id', '-lead', 'x'.repeat(64), 'a b'), weight: 1 }, { arbitrary: fc.string(), weight: 1 });

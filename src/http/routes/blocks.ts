@@ -1,39 +1,70 @@
 import { Router } from 'express';
+import type { GuardedBlocks } from '../../enforcement/index.js';
+import type { Principal } from '../../identity/index.js';
 import { principalOf } from '../authenticate.js';
 import { authorize } from '../authorize.js';
+import { precheckAccess, precheckAllocate, precheckFree, precheckScrubbed } from '../prechecks.js';
 import { blockSchemas } from '../schemas.js';
 import type { SidecarServices } from '../services.js';
 import { parseBody } from '../validate.js';
 
+type Schemas = ReturnType<typeof blockSchemas>;
+
+/**
+ * One KV block batch route: path, authz action, body schema (and the fast path's exact precheck
+ * of it), and the call. Both dispatchers serve these from this one table (issue 13): Express
+ * (`blockRoutes`) and the block fast path (`src/http/fast-blocks.ts`).
+ */
+export interface BlockBatchRoute {
+  readonly path: string;
+  readonly action: string;
+  /** Validates a parsed JSON body: the precheck when it accepts, zod otherwise (its messages). */
+  readonly body: (schemas: Schemas, maxBlocks: number) => (raw: unknown) => unknown;
+  readonly call: (blocks: GuardedBlocks, principal: Principal, body: never) => Promise<unknown>;
+}
+
+/** A route whose body type ties its validation to its call. */
+function batch<B>(path: string, action: string, schema: (s: Schemas) => { safeParse(raw: unknown): unknown; parse(raw: unknown): B }, precheck: (raw: unknown, max: number) => B | null, call: (blocks: GuardedBlocks, principal: Principal, body: B) => Promise<unknown>): BlockBatchRoute {
+  return {
+    path,
+    action,
+    body: (schemas, maxBlocks) => {
+      const zod = schema(schemas) as Parameters<typeof parseBody>[0];
+      return (raw) => precheck(raw, maxBlocks) ?? (parseBody(zod, raw) as B);
+    },
+    call: call as BlockBatchRoute['call'],
+  };
+}
+
+export const BLOCK_BATCH_ROUTES: readonly BlockBatchRoute[] = [
+  batch('/v1/blocks/allocate', 'blocks.allocate', (s) => s.allocate, precheckAllocate, (blocks, p, b) => blocks.allocate(p, { tenant: b.tenant, requestId: b.request_id, count: b.count })),
+  batch('/v1/blocks/free', 'blocks.free', (s) => s.free, precheckFree, (blocks, p, b) => blocks.free(p, b.tenant, b.blocks, b.cache)),
+  batch('/v1/blocks/scrubbed', 'blocks.scrubbed', (s) => s.scrubbed, precheckScrubbed, (blocks, p, b) => blocks.scrubbed(p, b.blocks, b.epochs)),
+  batch('/v1/blocks/access', 'blocks.access', (s) => s.access, precheckAccess, (blocks, p, b) => blocks.access(p, b.tenant, b.blocks, b.mode)),
+];
+
+/**
+ * A dispatcher's handler for one table entry, run once the principal is authorized for
+ * `route.action`: validate the body, then call (the order both dispatchers keep).
+ */
+export function blockBatchHandler(services: SidecarServices, route: BlockBatchRoute): (principal: Principal, raw: unknown) => Promise<unknown> {
+  const validate = route.body(blockSchemas(services.config.limits.maxBlocksPerCall), services.config.limits.maxBlocksPerCall);
+  return (principal, raw) => route.call(services.blocks, principal, validate(raw) as never);
+}
+
 /** KV block batches (worker role): each is one policy evaluation and one durable audit record. */
 export function blockRoutes(services: SidecarServices): Router {
   const router = Router();
-  const schemas = blockSchemas(services.config.limits.maxBlocksPerCall);
-  const { blocks } = services;
-
-  router.post('/v1/blocks/allocate', authorize(services, 'blocks.allocate'), async (req, res) => {
-    const body = parseBody(schemas.allocate, req.body);
-    res.json(await blocks.allocate(principalOf(res), { tenant: body.tenant, requestId: body.request_id, count: body.count }));
-  });
-
-  router.post('/v1/blocks/free', authorize(services, 'blocks.free'), async (req, res) => {
-    const body = parseBody(schemas.free, req.body);
-    res.json(await blocks.free(principalOf(res), body.tenant, body.blocks, body.cache));
-  });
-
-  router.post('/v1/blocks/scrubbed', authorize(services, 'blocks.scrubbed'), async (req, res) => {
-    const body = parseBody(schemas.scrubbed, req.body);
-    res.json(await blocks.scrubbed(principalOf(res), body.blocks, body.epochs));
-  });
-
-  router.post('/v1/blocks/access', authorize(services, 'blocks.access'), async (req, res) => {
-    const body = parseBody(schemas.access, req.body);
-    res.json(await blocks.access(principalOf(res), body.tenant, body.blocks, body.mode));
-  });
+  for (const route of BLOCK_BATCH_ROUTES) {
+    const handle = blockBatchHandler(services, route);
+    router.post(route.path, authorize(services, route.action), async (req, res) => {
+      res.json(await handle(principalOf(res), req.body));
+    });
+  }
 
   // A tenant sees its own usage and quota, nothing about anyone else (M1).
   router.get('/v1/usage', authorize(services, 'usage.read', (_req, principal) => principal.id), (_req, res) => {
-    const usage = blocks.usage(principalOf(res).id);
+    const usage = services.blocks.usage(principalOf(res).id);
     res.json({
       tenant: usage.tenant,
       blocks: { owned: usage.owned, cached: usage.cached, awaiting_scrub: usage.awaitingScrub, peak_owned: usage.peakOwned },
