@@ -193,7 +193,11 @@ export async function verifyAuditLog(dirOrFiles: string | readonly string[], key
 
   let records = 0;
   let last: AuditRecord | undefined;
-  const walk = walkChain(files, { key, fromGenesis: dir !== undefined, ...(options.stopAfterSeq === undefined ? {} : { stopAfterSeq: options.stopAfterSeq }) });
+  // A live log keeps growing while it is verified: records that became durable after the caller
+  // took `stopAfterSeq` may already be anchored. The anchor is written only after its records are
+  // durable (and carries a MAC), so walking up to it is safe and keeps "anchor ahead" meaning loss.
+  const stopAfterSeq = options.stopAfterSeq === undefined ? undefined : Math.max(options.stopAfterSeq, anchor?.seq ?? 0);
+  const walk = walkChain(files, { key, fromGenesis: dir !== undefined, ...(stopAfterSeq === undefined ? {} : { stopAfterSeq }) });
   for await (const item of walk) {
     if (item.kind === 'problem') {
       return {

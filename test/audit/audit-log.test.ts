@@ -30,6 +30,19 @@ async function collect(log: AuditLog): Promise<AuditRecord[]> {
 }
 
 describe('AuditLog append and chain (L2)', () => {
+  test('a live verify while appends land verifies: the anchor may move past the seq the verify started at', async () => {
+    const log = await AuditLog.open({ key: TEST_KEY, dir: freshDir() });
+    await log.append(allocation(0));
+    for (let round = 0; round < 40; round++) {
+      // Records still queued when the verify starts become durable (and anchored) while it reads.
+      const landing = Array.from({ length: 20 }, (_, i) => log.append(allocation(round * 20 + i + 1)));
+      const verdict = log.verify();
+      await Promise.all(landing);
+      expect(await verdict).toMatchObject({ ok: true });
+    }
+    await log.close();
+  });
+
   test('append assigns seq, prev and hash synchronously in call order and resolves only once the line is on disk', async () => {
     const dir = freshDir();
     const log = await AuditLog.open({ key: TEST_KEY, dir });

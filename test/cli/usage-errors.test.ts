@@ -17,7 +17,7 @@ describe('usage errors exit with the documented code and name what is wrong (iss
     // [args, exit code per docs/cli.md, what stderr must name]
     [['init', 'setup', '--port', '99999'], 2, /--port .*0 to 65535/],
     [['init', 'setup', '--port', '84x'], 2, /--port .*0 to 65535/],
-    [['init', 'setup', '--trust-domain', 'Bad Domain!'], 2, /--trust-domain .*DNS-like name/],
+    [["init", "setup", "--trust-domain", "Bad Domain!"], 2, /--trust-domain .*lowercase letters/],
     [['tenants', 'erase', 'free-demo'], 2, /--yes/],
     [['audit', 'verify', '--bogus'], 2, /unknown option '--bogus'/],
     [['conformance', '--bogus'], 3, /unknown option '--bogus'/],

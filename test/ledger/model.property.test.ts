@@ -17,7 +17,7 @@ describe('model-based property test', () => {
       }),
       { numRuns: 300 },
     );
-  });
+  }, 120_000); // ~1.5 s alone; a generous bound so a machine busy with other suites does not fail it
 
   test('the reference model notices any ledger change it did not predict (sanity check of the oracle)', () => {
     const ledger = newLedger();
