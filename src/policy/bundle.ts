@@ -15,6 +15,8 @@ export interface PolicyBundle {
 export interface BundleManifest {
   readonly revision: string;
   readonly entrypoints: readonly string[];
+  /** Data paths the bundle owns (OPA's `roots`; absent means all of `data`). */
+  readonly roots: readonly string[];
 }
 
 export { BundleError };
@@ -93,11 +95,16 @@ function parseJsonObject(bytes: Buffer, what: string): Record<string, unknown> {
 function parseManifest(bytes: Buffer): BundleManifest {
   const raw = parseJsonObject(bytes, '.manifest');
   const revision = typeof raw['revision'] === 'string' ? raw['revision'] : '';
+  // `opa build -t wasm` lists WASM resolvers; the project bundle (issue 17.10) names none, so that
+  // stock OPA evaluates its Rego, and records the module's entrypoints as metadata instead.
   const wasm = Array.isArray(raw['wasm']) ? raw['wasm'] : [];
-  const entrypoints = wasm
-    .map((entry: unknown) =>
-      typeof entry === 'object' && entry !== null && 'entrypoint' in entry ? String(entry.entrypoint) : '',
-    )
-    .filter((name) => name.length > 0);
-  return { revision, entrypoints };
+  const fromResolvers = wasm.map((entry: unknown) =>
+    typeof entry === 'object' && entry !== null && 'entrypoint' in entry ? String(entry.entrypoint) : '',
+  );
+  const metadata = raw['metadata'];
+  const listed = typeof metadata === 'object' && metadata !== null && 'wasm_entrypoints' in metadata ? metadata.wasm_entrypoints : [];
+  const fromMetadata = Array.isArray(listed) ? listed.map((entry: unknown) => (typeof entry === 'string' ? entry : '')) : [];
+  const entrypoints = [...new Set([...fromResolvers, ...fromMetadata])].filter((name) => name.length > 0);
+  const roots = Array.isArray(raw['roots']) ? raw['roots'].filter((root): root is string => typeof root === 'string') : [''];
+  return { revision, entrypoints, roots };
 }

@@ -8,3 +8,5 @@ export { loadVerificationKey, SIGNING_ALGORITHMS } from './bundle-signature.js';
 export type { BundleVerification, SigningAlgorithm } from './bundle-signature.js';
 export { BundlePoller } from './bundle-poller.js';
 export type { BundleServiceOptions, PollOutcome } from './bundle-poller.js';
+export { policyInfoView } from './policy-info.js';
+export type { PolicyInfoView } from './policy-info.js';

@@ -59,8 +59,8 @@ describe('signed policy bundles', () => {
 
   test('a signed bundle whose data.json was edited afterwards is refused, even with the signature kept', async () => {
     const edited = tampered(signed, (root) => {
-      const data = JSON.parse(readFileSync(join(root, 'data.json'), 'utf8')) as { limits: { max_blocks_per_call: number } };
-      data.limits.max_blocks_per_call = 1_000_000;
+      const data = JSON.parse(readFileSync(join(root, 'data.json'), 'utf8')) as { tiers: { free: { concurrent: number } } };
+      data.tiers.free.concurrent = 1_000_000;
       writeFileSync(join(root, 'data.json'), JSON.stringify(data));
     });
     const { result } = await load(edited, rs256);

@@ -1,5 +1,6 @@
 import { Router } from 'express';
 import { Errors, TgError } from '../../errors.js';
+import { policyInfoView } from '../../policy/index.js';
 import { authorize } from '../authorize.js';
 import type { SidecarServices } from '../services.js';
 
@@ -27,7 +28,7 @@ export function operatorRoutes(services: SidecarServices): Router {
   router.get('/v1/policy', authorize(services, 'policy.read'), (_req, res) => {
     const info = services.policy.info;
     if (!info) throw new TgError(Errors.POLICY_UNAVAILABLE);
-    res.json({ revision: info.revision, sha256: info.sha256, entrypoints: info.entrypoints, loaded_at: info.loadedAt.toISOString(), signature_verified: info.signatureVerified });
+    res.json(policyInfoView(info));
   });
 
   router.post('/v1/policy/reload', authorize(services, 'policy.reload'), async (_req, res) => {
