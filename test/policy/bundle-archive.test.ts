@@ -8,17 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, test } from 'vitest';
-import { BundleError, loadVerificationKey, parseBundle, PolicyEngine, REQUIRED_ENTRYPOINTS } from '../../src/policy/index.js';
+import { BundleError, loadVerificationKey, parseBundle, PolicyEngine, REQUIRED_ENTRYPOINTS, type BundleVerification } from '../../src/policy/index.js';
 import { OPA_BIN, PROJECT_BUNDLE, REPO_ROOT, rsaKey } from '../support/opa.js';
 
 /** A path component longer than ustar's 100-byte name field, so writers must use a PAX header. */
 const LONG_DIR = `tenantguard/${'very_long_directory_name_'.repeat(6)}`;
-
-function unpackProjectBundle(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'tg-archive-'));
-  execFileSync('tar', ['xzf', PROJECT_BUNDLE, '-C', dir]);
-  return dir;
-}
 
 describe('bundle archive reader', () => {
   test('a bundle whose tar header checksum does not match its header is refused', () => {
@@ -33,32 +27,42 @@ describe('bundle archive reader', () => {
     expect(parseBundle(readFileSync(PROJECT_BUNDLE)).wasm.byteLength).toBeGreaterThan(1000);
   });
 
-  test('a GNU tar --format=pax archive with a long file name is read with its full names', () => {
-    const dir = unpackProjectBundle();
-    mkdirSync(join(dir, LONG_DIR), { recursive: true });
-    writeFileSync(join(dir, LONG_DIR, 'extra.json'), '{}');
-    const out = join(mkdtempSync(join(tmpdir(), 'tg-archive-pax-')), 'bundle.tar.gz');
-    execFileSync('tar', ['czf', out, '--format=pax', '-C', dir, '.']);
-    const tarBytes = gunzipSync(readFileSync(out));
-    expect(tarBytes.includes(Buffer.from(` path=./${LONG_DIR}extra.json\n`))).toBe(true); // really a PAX record
-    const bundle = parseBundle(readFileSync(out));
-    expect(bundle.wasm.byteLength).toBeGreaterThan(1000);
-    expect(bundle.manifest.revision).toBe(parseBundle(readFileSync(PROJECT_BUNDLE)).manifest.revision);
+  test('a signed bundle OPA writes with a PAX header (a name longer than ustar holds) verifies and loads', async () => {
+    const { out, verification } = signedBundleWithLongName();
+    expect(gunzipSync(readFileSync(out)).includes(Buffer.from(` path=/${LONG_DIR}/extra.rego\n`))).toBe(true); // Go wrote a PAX record
+    expect(await load(out, verification)).toMatchObject({ ok: true });
   });
 
-  test('a signed bundle OPA writes with a PAX header (a name longer than ustar holds) verifies and loads', async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'tg-archive-opa-'));
-    execFileSync('cp', ['-r', join(REPO_ROOT, 'policies'), join(dir, 'src')]);
-    mkdirSync(join(dir, 'src', LONG_DIR), { recursive: true });
-    writeFileSync(join(dir, 'src', LONG_DIR, 'extra.rego'), 'package tenantguard.extra\n\nx := 1\n');
-    const key = rsaKey();
-    writeFileSync(join(dir, 'signing.pem'), key.privatePem);
-    const out = join(dir, 'bundle.tar.gz');
-    execFileSync(OPA_BIN, ['build', '-b', '-t', 'wasm', ...REQUIRED_ENTRYPOINTS.flatMap((e) => ['-e', e]), '--ignore', '*_test.rego', '--signing-key', join(dir, 'signing.pem'), '-o', out, '.'], { cwd: join(dir, 'src'), stdio: 'pipe' });
-    expect(gunzipSync(readFileSync(out)).includes(Buffer.from(` path=/${LONG_DIR}extra.rego\n`))).toBe(true); // Go wrote a PAX record
-    const engine = new PolicyEngine({ bundlePath: out, requiredEntrypoints: REQUIRED_ENTRYPOINTS, verification: { publicKey: loadVerificationKey(key.publicPem), algorithm: 'RS256' } });
-    const result = await engine.reload();
-    expect(result).toMatchObject({ ok: true });
-    engine.close();
+  test('the same signed bundle repacked by GNU tar --format=pax is read with its full names and verifies', async () => {
+    const { out, verification } = signedBundleWithLongName();
+    const dir = mkdtempSync(join(tmpdir(), 'tg-archive-gnu-'));
+    mkdirSync(join(dir, 'files'));
+    execFileSync('tar', ['xzf', out, '-C', join(dir, 'files')]);
+    const repacked = join(dir, 'bundle.tar.gz');
+    execFileSync('tar', ['czf', repacked, '--format=pax', '-C', join(dir, 'files'), '.']);
+    expect(gunzipSync(readFileSync(repacked)).includes(Buffer.from(` path=./${LONG_DIR}/extra.rego\n`))).toBe(true); // really a PAX record
+    expect(await load(repacked, verification)).toMatchObject({ ok: true });
   });
 });
+
+/** The project's policies plus a Rego file under a 150-byte directory name, signed by `opa build -b`. */
+function signedBundleWithLongName(): { out: string; verification: BundleVerification } {
+  const dir = mkdtempSync(join(tmpdir(), 'tg-archive-opa-'));
+  execFileSync('cp', ['-r', join(REPO_ROOT, 'policies'), join(dir, 'src')]);
+  mkdirSync(join(dir, 'src', LONG_DIR), { recursive: true });
+  writeFileSync(join(dir, 'src', LONG_DIR, 'extra.rego'), 'package tenantguard.extra\n\nx := 1\n');
+  const key = rsaKey();
+  writeFileSync(join(dir, 'signing.pem'), key.privatePem);
+  const out = join(dir, 'bundle.tar.gz');
+  execFileSync(OPA_BIN, ['build', '-b', '-t', 'wasm', ...REQUIRED_ENTRYPOINTS.flatMap((e) => ['-e', e]), '--ignore', '*_test.rego', '--signing-key', join(dir, 'signing.pem'), '-o', out, '.'], { cwd: join(dir, 'src'), stdio: 'pipe' });
+  return { out, verification: { publicKey: loadVerificationKey(key.publicPem), algorithm: 'RS256' } };
+}
+
+async function load(bundlePath: string, verification: BundleVerification) {
+  const engine = new PolicyEngine({ bundlePath, requiredEntrypoints: REQUIRED_ENTRYPOINTS, verification });
+  try {
+    return await engine.reload();
+  } finally {
+    engine.close();
+  }
+}
