@@ -26,21 +26,34 @@ const BLOCK = 512;
 const MAX_UNPACKED_BYTES = 64 * 1024 * 1024;
 
 /**
- * Parses a gzip'd tar archive as written by `opa build` (or GNU tar). Throws BundleError on any defect, and,
- * with `verification`, unless the bundle is signed by that key (bundle-signature.ts).
+ * Parses a gzip'd tar archive as written by `opa build` (or GNU tar), without looking at any
+ * signature. Throws BundleError on any defect.
  */
-export function parseBundle(archive: Uint8Array, verification?: BundleVerification): PolicyBundle {
+export function parseBundle(archive: Uint8Array): PolicyBundle {
+  return fromFiles(archive, unpack(archive));
+}
+
+/** `parseBundle`, then rejects (BundleError) unless the bundle is signed by `verification`'s key (bundle-signature.ts). */
+export async function parseSignedBundle(archive: Uint8Array, verification: BundleVerification): Promise<PolicyBundle> {
+  const files = unpack(archive);
+  await verifyBundleSignature(files, verification);
+  return fromFiles(archive, files);
+}
+
+function unpack(archive: Uint8Array): Map<string, Buffer> {
   let tar: Buffer;
   try {
     tar = gunzipSync(archive, { maxOutputLength: MAX_UNPACKED_BYTES });
   } catch {
     throw new BundleError('bundle is not a readable gzip archive');
   }
-  const files = readTarEntries(tar);
-  if (verification) verifyBundleSignature(files, verification);
+  return readTarEntries(tar);
+}
+
+function fromFiles(archive: Uint8Array, files: ReadonlyMap<string, Buffer>): PolicyBundle {
   const wasm = files.get('policy.wasm');
   const manifestBytes = files.get('.manifest');
-  if (!wasm) throw new BundleError('bundle has no /policy.wasm (was it built with `opa build -t wasm`?)');
+  if (!wasm) throw new BundleError('bundle has no /policy.wasm (was it built by `npm run policy:build`?)');
   if (!manifestBytes) throw new BundleError('bundle has no /.manifest');
   return {
     wasm,
