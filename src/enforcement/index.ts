@@ -6,3 +6,4 @@ export { GuardedAdmission, type AdmissionRequest } from './guarded-admission.js'
 export { GuardedKeys, type KeyAction } from './guarded-keys.js';
 export { TenantErasure, type ErasureTargets } from './tenant-erasure.js';
 export { RefusalRecorder, type Refusal, type RefusalLimits, type RefusedParty } from './refusals.js';
+export { PolicyReloads, SIDECAR_ACTOR, type PolicyReloadActor, type PolicyReloadTrigger } from './policy-reloads.js';

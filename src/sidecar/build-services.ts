@@ -5,7 +5,7 @@ import type { AdapterRegistry } from '../adapters/index.js';
 import { AdmissionController } from '../admission/index.js';
 import { AuditLog, openAuditKey } from '../audit/index.js';
 import { TenantRegistry, type SidecarConfig } from '../config/index.js';
-import { AuditTrail, GuardedAdapters, GuardedAdmission, GuardedBlocks, GuardedKeys, RefusalRecorder, TenantErasure, type RefusalLimits } from '../enforcement/index.js';
+import { AuditTrail, GuardedAdapters, GuardedAdmission, GuardedBlocks, GuardedKeys, PolicyReloads, RefusalRecorder, TenantErasure, type RefusalLimits } from '../enforcement/index.js';
 import { Errors, TgError } from '../errors.js';
 import type { SidecarServices } from '../http/index.js';
 import { ApiKeyRegistry } from '../identity/index.js';
@@ -118,6 +118,7 @@ export async function buildServices(config: SidecarConfig, logger: Logger, overr
     keys: new GuardedKeys(keys, offload, policy, trail, tenants),
     erasure: new TenantErasure({ tenants, ledger, adapters: adapterRegistry, admission, apiKeys, offload, refreshPolicyData }, policy, trail, audit),
     refusals,
+    policyReloads: new PolicyReloads(policy, audit, logger),
   };
 
   return {

@@ -78,7 +78,7 @@ describe('policy reloads are audited (issue 17.6a)', () => {
     running = sidecar;
     await new Promise((r) => setTimeout(r, 200));
     writeFileSync(bundle, Buffer.from('garbage'));
-    await until(async () => (sidecar.sidecar.services.policy.info ? (await new Promise((r) => setTimeout(r, 400)), true) : undefined), 'the watcher');
+    await new Promise((r) => setTimeout(r, 1000)); // the watcher polls every 50 ms
     await sidecar.close();
     running = null;
     const records = await reloadRecords(sidecar.setup.configFile);
@@ -88,10 +88,11 @@ describe('policy reloads are audited (issue 17.6a)', () => {
   it('SIGHUP reloads the bundle, logs it and writes an admin record with trigger sighup', async () => {
     const setup = await initDirectory(mkdtempSync(join(tmpdir(), 'tg-reload-sighup-')), { port: 0 });
     const child = await spawnSidecar(setup.configFile);
-    const lines: string[] = [];
-    child.child.stdout!.on('data', (d: Buffer) => lines.push(...d.toString().split('\n')));
+    let stdout = '';
+    child.child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
+    const lines = (): string[] => stdout.split('\n');
     child.child.kill('SIGHUP');
-    const logged = await until(async () => lines.map((l) => { try { return JSON.parse(l) as { msg?: string; trigger?: string; revision?: string }; } catch { return {}; } }).find((e) => e.msg === 'policy bundle reloaded' && e.trigger === 'sighup'), 'the SIGHUP log line');
+    const logged = await until(async () => lines().map((l) => { try { return JSON.parse(l) as { msg?: string; trigger?: string; revision?: string }; } catch { return {}; } }).find((e) => e.msg === 'policy bundle reloaded' && e.trigger === 'sighup'), 'the SIGHUP log line');
     expect(logged.revision).toMatch(/^[0-9a-f]{16}$/);
     expect(await child.kill('SIGTERM')).toBe(0);
     const records = await reloadRecords(setup.configFile);
