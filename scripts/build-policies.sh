@@ -44,7 +44,9 @@ trap 'rm -rf "$stage"' EXIT
 "$opa" build -t wasm "${entrypoints[@]}" --ignore '*_test.rego' -o "$stage/wasm.tar.gz" "$src"
 mkdir "$stage/bundle"
 mkdir "$stage/wasm" && tar -xzf "$stage/wasm.tar.gz" -C "$stage/wasm" 2> >(grep -v 'Removing leading' >&2) && cp "$stage/wasm/policy.wasm" "$stage/bundle/"
-(cd "$src" && find . -type f \( -name '*.rego' -o -name '*.json' \) ! -name '*_test.rego' -print0 | xargs -0 -I{} cp --parents {} "$stage/bundle/")
+(cd "$src" && find . -type f \( -name '*.rego' -o -name '*.json' \) ! -name '*_test.rego' -print0 | while IFS= read -r -d '' f; do
+  mkdir -p "$stage/bundle/$(dirname "$f")" && cp "$f" "$stage/bundle/$f"
+done)
 # The manifest: the roots plus the entrypoints the WASM module serves (metadata,
 # which OPA carries but does not interpret), so `policy info` and a reader of the bundle see both.
 node -e '
