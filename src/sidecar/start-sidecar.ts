@@ -7,7 +7,7 @@ import { pino, type Logger } from 'pino';
 import type { SidecarConfig } from '../config/index.js';
 import { createRequestHandler, type SidecarServices } from '../http/index.js';
 import { pkiPaths } from '../pki/index.js';
-import { BundlePoller, type PolicyEngine } from '../policy/index.js';
+import { BundlePoller } from '../policy/index.js';
 import { SIDECAR_ACTOR, type RefusalLimits } from '../enforcement/index.js';
 import { Errors, TgError } from '../errors.js';
 import { buildServices, type ComponentOverrides } from './build-services.js';
@@ -230,8 +230,8 @@ function startBundlePolling(service: NonNullable<SidecarConfig['bundleService']>
   const poller = new BundlePoller(policy, { url: service.url, pollIntervalMs: service.pollIntervalMs, bundlePath, ...(ca ? { ca } : {}) });
   poller.start((outcome) => {
     if (outcome.kind === 'updated') {
-      logger.info({ revision: outcome.info.revision }, 'policy bundle downloaded and serving');
-      // A new bundle serving is audited (issue 17.6a); a failed poll changes nothing and is only logged, else a down server would fill the log.
+      // Logged ("policy bundle reloaded", trigger bundle_service) and audited (issue 17.6a). A failed
+      // poll changes nothing and is only logged below: a server that is down would fill the audit log.
       void services.policyReloads.record('bundle_service', SIDECAR_ACTOR, { ok: true, info: outcome.info });
     } else if (outcome.kind === 'failed') logger.error({ problem: outcome.problem, serving: policy.info?.revision ?? null }, 'policy bundle poll failed');
   });
