@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Lints, tests and compiles policies/ into build/policy/bundle.tar.gz (opa build -t wasm), one
-# entrypoint per area: tenantguard/<area>/decision for every policies/tenantguard/<area>.rego.
+# Lints, tests and compiles policies/ into build/policy/bundle.tar.gz (policy.wasm from
+# `opa build -t wasm` plus the Rego it came from), one entrypoint per area: tenantguard/<area>/decision for every policies/tenantguard/<area>.rego.
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
@@ -25,11 +25,38 @@ done
 # The revision is a digest of the policy sources, so the loaded bundle names exactly what it runs.
 revision="$(find "$src" -type f \( -name '*.rego' -o -name '*.json' \) ! -name '*_test.rego' -print0 | sort -z | xargs -0 sha256sum | sha256sum | cut -c1-16)"
 # Signed bundles (config: policy.verification): TENANTGUARD_POLICY_SIGNING_KEY names a PEM private
-# key; the bundle is then built in bundle mode with a /.signatures.json over every file.
+# key; the bundle then carries a /.signatures.json over every file.
 signing=()
 if [ -n "${TENANTGUARD_POLICY_SIGNING_KEY:-}" ]; then
-  signing=(-b --signing-key "$TENANTGUARD_POLICY_SIGNING_KEY" --signing-alg "${TENANTGUARD_POLICY_SIGNING_ALG:-RS256}")
+  signing=(--signing-key "$TENANTGUARD_POLICY_SIGNING_KEY" --signing-alg "${TENANTGUARD_POLICY_SIGNING_ALG:-RS256}")
 fi
+# Issue 17.10: the bundle must load into stock OPA (built without a WASM engine, like
+# .tools/bin/opa) as well as into the sidecar. `opa build -t wasm` lists its entrypoints as WASM
+# resolvers in /.manifest, and an OPA without a WASM engine refuses such a bundle ("engine not
+# found"). So the WASM module is compiled first, then packed with the Rego it was compiled from into
+# a plain bundle whose manifest names no resolver: stock OPA evaluates the Rego, the sidecar runs
+# /policy.wasm (test/policy/stock-opa-parity.test.ts proves they decide alike). The roots are the
+# policy package and policies/data.json's keys only, so the tenant registry (data.tenants,
+# data.limits: `tenantguard policy data`) can be added beside it as a separate document or bundle.
+roots="${POLICY_ROOTS:-tenantguard,tiers}"
+stage="$(mktemp -d)"
+trap 'rm -rf "$stage"' EXIT
+"$opa" build -t wasm "${entrypoints[@]}" --ignore '*_test.rego' -o "$stage/wasm.tar.gz" "$src"
+mkdir "$stage/bundle"
+mkdir "$stage/wasm" && tar -xzf "$stage/wasm.tar.gz" -C "$stage/wasm" 2> >(grep -v 'Removing leading' >&2) && cp "$stage/wasm/policy.wasm" "$stage/bundle/"
+(cd "$src" && find . -type f \( -name '*.rego' -o -name '*.json' \) ! -name '*_test.rego' -print0 | while IFS= read -r -d '' f; do
+  mkdir -p "$stage/bundle/$(dirname "$f")" && cp "$f" "$stage/bundle/$f"
+done)
+# The manifest: the roots plus the entrypoints the WASM module serves (metadata,
+# which OPA carries but does not interpret), so `policy info` and a reader of the bundle see both.
+node -e '
+const fs = require("node:fs");
+const [roots, manifestOut, ...eps] = process.argv.slice(1);
+const manifest = { roots: roots.split(","), metadata: { wasm_entrypoints: eps.filter((e) => e !== "-e").sort() } };
+fs.writeFileSync(manifestOut, JSON.stringify(manifest));
+' "$roots" "$stage/bundle/.manifest" "${entrypoints[@]}"
 mkdir -p "$out"
-"$opa" build -t wasm "${signing[@]}" "${entrypoints[@]}" --revision "$revision" --ignore '*_test.rego' -o "$out/bundle.tar.gz" "$src"
-echo "policy: built $out/bundle.tar.gz (revision $revision, $(( ${#entrypoints[@]} / 2 )) entrypoints)"
+out_abs="$(cd "$out" && pwd)"
+# Built from inside the staging dir: `opa build -b <dir>` would prefix every path with <dir>.
+(cd "$stage/bundle" && "$opa" build -b "${signing[@]}" --revision "$revision" -o "$out_abs/bundle.tar.gz" .)
+echo "policy: built $out/bundle.tar.gz (revision $revision, $(( ${#entrypoints[@]} / 2 )) entrypoints, roots $roots)"

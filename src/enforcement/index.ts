@@ -8,3 +8,4 @@ export { GuardedMetrics } from './guarded-metrics.js';
 export { askPolicy, refusalOf, type DecisionQuery } from './policy-decision.js';
 export { TenantErasure, type ErasureTargets } from './tenant-erasure.js';
 export { RefusalRecorder, type Refusal, type RefusalLimits, type RefusedParty } from './refusals.js';
+export { PolicyReloads, SIDECAR_ACTOR, type PolicyReloadActor, type PolicyReloadTrigger } from './policy-reloads.js';

@@ -1,4 +1,5 @@
-import { constants, createHash, createPublicKey, verify, type KeyObject } from 'node:crypto';
+import { createHash, createPublicKey, type KeyObject } from 'node:crypto';
+import { compactVerify, decodeProtectedHeader, type ProtectedHeaderParameters } from 'jose';
 import { BundleError } from './bundle-error.js';
 
 /**
@@ -26,19 +27,32 @@ export function loadVerificationKey(pem: string | Buffer): KeyObject {
   return createPublicKey(pem);
 }
 
-/** Throws BundleError unless the bundle's files carry a valid signature under `verification`. */
-export function verifyBundleSignature(files: ReadonlyMap<string, Buffer>, verification: BundleVerification): void {
+/**
+ * Rejects (BundleError) unless the bundle's files carry a valid signature under `verification`.
+ * The JWS itself is verified by jose (issue 17.11: a maintained JOSE library instead of
+ * hand-written code), restricted to the configured algorithm, so RFC 7515's rules (`crit`,
+ * `b64`, key type per algorithm, ECDSA signature encoding) are applied in full.
+ */
+export async function verifyBundleSignature(files: ReadonlyMap<string, Buffer>, verification: BundleVerification): Promise<void> {
   const signed = files.get(SIGNATURES_FILE);
   if (!signed) throw new BundleError('bundle is not signed (no /.signatures.json) but policy.verification requires a signature');
   const jwt = onlySignature(signed);
-  const [headerPart, payloadPart, signaturePart] = jwt.split('.') as [string, string, string];
-  const header = decodeJson(headerPart, 'signature header');
-  if (header['alg'] !== verification.algorithm) throw new BundleError(`bundle signature uses ${String(header['alg'])}, policy.verification expects ${verification.algorithm}`);
-  if (!verifyJws(`${headerPart}.${payloadPart}`, Buffer.from(signaturePart, 'base64url'), verification)) {
+  let header: ProtectedHeaderParameters;
+  try {
+    header = decodeProtectedHeader(jwt);
+  } catch {
+    throw new BundleError('bundle signature header is not a JSON object');
+  }
+  if (header.alg !== verification.algorithm) throw new BundleError(`bundle signature uses ${String(header.alg)}, policy.verification expects ${verification.algorithm}`);
+  let payloadBytes: Uint8Array;
+  try {
+    ({ payload: payloadBytes } = await compactVerify(jwt, verification.publicKey, { algorithms: [verification.algorithm] }));
+  } catch {
+    // Wrong key, altered header or payload, unknown critical extension, key unfit for the algorithm.
     throw new BundleError('bundle signature does not verify under the configured public key');
   }
-  const payload = decodeJson(payloadPart, 'signature payload');
-  const keyId = typeof payload['keyid'] === 'string' ? payload['keyid'] : header['kid'];
+  const payload = decodeJson(payloadBytes, 'signature payload');
+  const keyId = typeof payload['keyid'] === 'string' ? payload['keyid'] : header.kid;
   if (verification.keyId !== undefined && keyId !== verification.keyId) throw new BundleError(`bundle was signed with key id ${String(keyId)}, policy.verification expects ${verification.keyId}`);
   checkFileHashes(files, payload['files']);
 }
@@ -58,33 +72,14 @@ function onlySignature(bytes: Buffer): string {
   return list[0];
 }
 
-function decodeJson(part: string, what: string): Record<string, unknown> {
+function decodeJson(bytes: Uint8Array, what: string): Record<string, unknown> {
   try {
-    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
+    const value: unknown = JSON.parse(Buffer.from(bytes).toString('utf8'));
     if (typeof value === 'object' && value !== null && !Array.isArray(value)) return value as Record<string, unknown>;
   } catch {
     /* reported below */
   }
   throw new BundleError(`bundle ${what} is not a JSON object`);
-}
-
-function verifyJws(signingInput: string, signature: Buffer, v: BundleVerification): boolean {
-  const digest = `sha${v.algorithm.slice(2)}`;
-  const family = v.algorithm.slice(0, 2);
-  try {
-    return verify(
-      digest,
-      Buffer.from(signingInput),
-      family === 'ES'
-        ? { key: v.publicKey, dsaEncoding: 'ieee-p1363' } // JWS carries r||s, not DER
-        : family === 'PS'
-          ? { key: v.publicKey, padding: constants.RSA_PKCS1_PSS_PADDING, saltLength: Number(v.algorithm.slice(2)) / 8 }
-          : v.publicKey,
-      signature,
-    );
-  } catch {
-    return false; // wrong key type for the algorithm, malformed signature
-  }
 }
 
 /** Every file but the signature itself must be listed, with its hash; nothing listed may be missing. */

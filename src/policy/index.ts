@@ -1,6 +1,6 @@
 export { PolicyEngine } from './policy-engine.js';
 export type { Decision, LoadedBundleInfo, PolicyEngineOptions, ReloadResult } from './policy-engine.js';
-export { parseBundle, BundleError } from './bundle.js';
+export { parseBundle, parseSignedBundle, BundleError } from './bundle.js';
 export type { PolicyBundle, BundleManifest } from './bundle.js';
 export { Entrypoints, REQUIRED_ENTRYPOINTS } from './entrypoints.js';
 export type { Entrypoint } from './entrypoints.js';
@@ -8,3 +8,5 @@ export { loadVerificationKey, SIGNING_ALGORITHMS } from './bundle-signature.js';
 export type { BundleVerification, SigningAlgorithm } from './bundle-signature.js';
 export { BundlePoller } from './bundle-poller.js';
 export type { BundleServiceOptions, PollOutcome } from './bundle-poller.js';
+export { policyInfoView } from './policy-info.js';
+export type { PolicyInfoView } from './policy-info.js';

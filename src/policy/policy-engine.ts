@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { unwatchFile, watchFile } from 'node:fs';
 import { loadPolicy, type LoadedPolicy } from '@open-policy-agent/opa-wasm';
-import { BundleError, parseBundle, type PolicyBundle } from './bundle.js';
+import { BundleError, parseBundle, parseSignedBundle, type PolicyBundle } from './bundle.js';
 import type { BundleVerification } from './bundle-signature.js';
 
 /** What every policy entrypoint returns (docs/design.md). */
@@ -84,7 +84,8 @@ export class PolicyEngine {
   /** Like `reload`, from bytes (a downloaded bundle): swapped in only if complete and evaluable. */
   async load(archive: Uint8Array): Promise<ReloadResult> {
     try {
-      const next = await this.instantiate(parseBundle(archive, this.options.verification));
+      const verification = this.options.verification;
+      const next = await this.instantiate(verification ? await parseSignedBundle(archive, verification) : parseBundle(archive));
       this.active = next; // a single reference swap: no request ever sees a half-loaded bundle
       return { ok: true, info: next.info };
     } catch (error) {

@@ -5,7 +5,7 @@ import type { AdapterRegistry } from '../adapters/index.js';
 import { AdmissionController } from '../admission/index.js';
 import { AuditLog, openAuditKey } from '../audit/index.js';
 import { TenantRegistry, type SidecarConfig } from '../config/index.js';
-import { AuditTrail, GuardedAdapters, GuardedAdmission, GuardedBlocks, GuardedKeys, GuardedMetrics, RefusalRecorder, TenantErasure, type RefusalLimits } from '../enforcement/index.js';
+import { AuditTrail, GuardedAdapters, GuardedAdmission, GuardedBlocks, GuardedKeys, GuardedMetrics, PolicyReloads, RefusalRecorder, TenantErasure, type RefusalLimits } from '../enforcement/index.js';
 import { Errors, TgError } from '../errors.js';
 import type { SidecarServices } from '../http/index.js';
 import { ApiKeyRegistry } from '../identity/index.js';
@@ -119,6 +119,7 @@ export async function buildServices(config: SidecarConfig, logger: Logger, overr
     metricViews: new GuardedMetrics(metrics, policy, tenants),
     erasure: new TenantErasure({ tenants, ledger, adapters: adapterRegistry, admission, apiKeys, offload, refreshPolicyData }, policy, trail, audit),
     refusals,
+    policyReloads: new PolicyReloads(policy, audit, logger),
   };
 
   return {

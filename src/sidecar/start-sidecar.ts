@@ -7,8 +7,8 @@ import { pino, type Logger } from 'pino';
 import type { SidecarConfig } from '../config/index.js';
 import { createRequestHandler, type SidecarServices } from '../http/index.js';
 import { pkiPaths } from '../pki/index.js';
-import { BundlePoller, type PolicyEngine } from '../policy/index.js';
-import type { RefusalLimits } from '../enforcement/index.js';
+import { BundlePoller } from '../policy/index.js';
+import { SIDECAR_ACTOR, type RefusalLimits } from '../enforcement/index.js';
 import { Errors, TgError } from '../errors.js';
 import { buildServices, type ComponentOverrides } from './build-services.js';
 import { lockStateDirectories, type StateLock } from './state-lock.js';
@@ -73,11 +73,9 @@ async function serve(config: SidecarConfig, options: StartOptions, logger: Logge
   const assembled = await buildServices(config, logger, options.overrides, options.refusalLimits);
   const { services } = assembled;
 
-  services.policy.watch((result) => {
-    if (result.ok) logger.info({ revision: result.info.revision }, 'policy bundle reloaded');
-    else logger.error({ problem: result.error, kept: result.kept?.revision ?? null }, 'policy bundle refused');
-  }, interval);
-  const poller = config.bundleService ? startBundlePolling(config.bundleService, config.paths.policyBundle, bundleServerCa, services.policy, logger) : null;
+  // Issue 17.6a: reloads by the watcher and the poller are logged and audited like API ones.
+  services.policy.watch((result) => void services.policyReloads.record('watch', SIDECAR_ACTOR, result), interval);
+  const poller = config.bundleService ? startBundlePolling(config.bundleService, config.paths.policyBundle, bundleServerCa, services, logger) : null;
   // Revocations take effect without a restart, checked on every request, not only at handshake.
   watchFile(pki.revocationList, { interval }, () => {
     assembled.reloadRevocations().then(
@@ -227,11 +225,15 @@ function readBundleServerCa(config: SidecarConfig): Buffer | undefined {
 }
 
 /** Pulls bundles from `policy.bundle_service` into the bundle file, logging what each poll did. */
-function startBundlePolling(service: NonNullable<SidecarConfig['bundleService']>, bundlePath: string, ca: Buffer | undefined, policy: PolicyEngine, logger: Logger): BundlePoller {
+function startBundlePolling(service: NonNullable<SidecarConfig['bundleService']>, bundlePath: string, ca: Buffer | undefined, services: SidecarServices, logger: Logger): BundlePoller {
+  const policy = services.policy;
   const poller = new BundlePoller(policy, { url: service.url, pollIntervalMs: service.pollIntervalMs, bundlePath, ...(ca ? { ca } : {}) });
   poller.start((outcome) => {
-    if (outcome.kind === 'updated') logger.info({ revision: outcome.info.revision }, 'policy bundle downloaded and serving');
-    else if (outcome.kind === 'failed') logger.error({ problem: outcome.problem, serving: policy.info?.revision ?? null }, 'policy bundle poll failed');
+    if (outcome.kind === 'updated') {
+      // Logged ("policy bundle reloaded", trigger bundle_service) and audited (issue 17.6a). A failed
+      // poll changes nothing and is only logged below: a server that is down would fill the audit log.
+      void services.policyReloads.record('bundle_service', SIDECAR_ACTOR, { ok: true, info: outcome.info });
+    } else if (outcome.kind === 'failed') logger.error({ problem: outcome.problem, serving: policy.info?.revision ?? null }, 'policy bundle poll failed');
   });
   return poller;
 }

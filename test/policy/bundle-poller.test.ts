@@ -7,7 +7,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BundlePoller, PolicyEngine, REQUIRED_ENTRYPOINTS } from '../../src/policy/index.js';
 import { PROJECT_BUNDLE, rsaKey, signedBundle } from '../support/opa.js';
-import { startTestSidecar } from '../support/sidecar.js';
+import type { AuditRecord } from '../../src/audit/index.js';
+import { openSetupAudit, startTestSidecar } from '../support/sidecar.js';
 
 const sha256 = (bytes: Buffer): string => createHash('sha256').update(bytes).digest('hex');
 
@@ -107,5 +108,26 @@ describe('pulling bundles from a bundle server (ETag polling)', () => {
     } finally {
       await tg.close();
     }
+  });
+
+  // Issue 17.6a: a bundle that starts serving because the poller downloaded it is audited like any reload.
+  test('a bundle downloaded from the bundle server and now serving leaves an admin policy.reload record with trigger bundle_service', async () => {
+    const bundlePath = join(mkdtempSync(join(tmpdir(), 'tg-poll-audit-')), 'bundle.tar.gz');
+    server.answer = { status: 200, etag: '"audit"', body: bundleA };
+    const tg = await startTestSidecar({
+      configPatch: (yaml) => `${yaml.replace('paths:\n', `paths:\n  policy_bundle: ${bundlePath}\n`)}policy:\n  bundle_service:\n    url: ${server.url}\n    poll_seconds: 0.2\n`,
+    });
+    try {
+      const deadline = Date.now() + 10_000;
+      while (((await tg.call({}, 'GET', '/readyz')).status !== 200 || !existsSync(bundlePath)) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 200)); // the record is appended right after the swap
+    } finally {
+      await tg.close();
+    }
+    const audit = await openSetupAudit(tg.setup.configFile);
+    const reloads: AuditRecord[] = [];
+    for await (const record of audit.records()) if (record.action === 'policy.reload') reloads.push(record);
+    await audit.close();
+    expect(reloads[0]).toMatchObject({ type: 'admin', principal: { role: 'system', id: 'sidecar' }, decision: 'allow', effects: { trigger: 'bundle_service', sha256: sha256(bundleA) } });
   });
 });

@@ -3,6 +3,7 @@
  * with a verification key: only a bundle signed by that key, with exactly its signed files, loads.
  */
 import { execFileSync } from 'node:child_process';
+import { sign } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -59,8 +60,8 @@ describe('signed policy bundles', () => {
 
   test('a signed bundle whose data.json was edited afterwards is refused, even with the signature kept', async () => {
     const edited = tampered(signed, (root) => {
-      const data = JSON.parse(readFileSync(join(root, 'data.json'), 'utf8')) as { limits: { max_blocks_per_call: number } };
-      data.limits.max_blocks_per_call = 1_000_000;
+      const data = JSON.parse(readFileSync(join(root, 'data.json'), 'utf8')) as { tiers: { free: { concurrent: number } } };
+      data.tiers.free.concurrent = 1_000_000;
       writeFileSync(join(root, 'data.json'), JSON.stringify(data));
     });
     const { result } = await load(edited, rs256);
@@ -88,5 +89,30 @@ describe('signed policy bundles', () => {
     writeFileSync(path, readFileSync(PROJECT_BUNDLE)); // unsigned
     expect((await engine.reload()).ok).toBe(false);
     expect(engine.info?.sha256).toBe(result.ok ? result.info.sha256 : '');
+  });
+
+  // Issue 17.11: verification is jose's (a maintained JOSE library), which applies RFC 7515 in
+  // full; the hand-written verifier it replaced accepted a header marking an extension it does not
+  // understand as critical, which RFC 7515 §4.1.11 says must be refused.
+  test('a correctly signed JWS whose protected header marks an unknown extension critical (crit) is refused', async () => {
+    const edited = tampered(signed, (root) => {
+      const { signatures } = JSON.parse(readFileSync(join(root, '.signatures.json'), 'utf8')) as { signatures: [string] };
+      const payload = signatures[0].split('.')[1]!;
+      const header = Buffer.from(JSON.stringify({ alg: 'RS256', crit: ['x-tenantguard-unknown'], 'x-tenantguard-unknown': true })).toString('base64url');
+      const signature = sign('sha256', Buffer.from(`${header}.${payload}`), rsa.privatePem).toString('base64url');
+      writeFileSync(join(root, '.signatures.json'), JSON.stringify({ signatures: [`${header}.${payload}.${signature}`] }));
+    });
+    expect((await load(edited, rs256)).result).toMatchObject({ ok: false, error: expect.stringMatching(/does not verify/) });
+  });
+
+  test('a JWS re-signed with the right key over the same payload still loads (the crit test above fails only for crit)', async () => {
+    const resigned = tampered(signed, (root) => {
+      const { signatures } = JSON.parse(readFileSync(join(root, '.signatures.json'), 'utf8')) as { signatures: [string] };
+      const payload = signatures[0].split('.')[1]!;
+      const header = Buffer.from(JSON.stringify({ alg: 'RS256' })).toString('base64url');
+      const signature = sign('sha256', Buffer.from(`${header}.${payload}`), rsa.privatePem).toString('base64url');
+      writeFileSync(join(root, '.signatures.json'), JSON.stringify({ signatures: [`${header}.${payload}.${signature}`] }));
+    });
+    expect((await load(resigned, rs256)).result).toMatchObject({ ok: true });
   });
 });

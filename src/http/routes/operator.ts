@@ -1,6 +1,8 @@
 import { Router } from 'express';
 import { Errors, TgError } from '../../errors.js';
+import { policyInfoView } from '../../policy/index.js';
 import { authorize } from '../authorize.js';
+import { principalOf } from '../authenticate.js';
 import type { SidecarServices } from '../services.js';
 
 /** Operator views of the registry and the policy (docs/api.md, Operator). */
@@ -27,18 +29,20 @@ export function operatorRoutes(services: SidecarServices): Router {
   router.get('/v1/policy', authorize(services, 'policy.read'), (_req, res) => {
     const info = services.policy.info;
     if (!info) throw new TgError(Errors.POLICY_UNAVAILABLE);
-    res.json({ revision: info.revision, sha256: info.sha256, entrypoints: info.entrypoints, loaded_at: info.loadedAt.toISOString(), signature_verified: info.signatureVerified });
+    res.json(policyInfoView(info));
   });
 
   router.post('/v1/policy/reload', authorize(services, 'policy.reload'), async (_req, res) => {
-    const result = await services.policy.reload();
+    const principal = principalOf(res);
+    const { result, recorded } = await services.policyReloads.reload('http', { role: principal.role, id: principal.id });
+    // Issue 17.6a: a reload nobody can account for is not reported as a success.
+    if (!recorded) throw new TgError(Errors.AUDIT_DOWN, { message: 'audit log unwritable: the policy reload could not be recorded' });
     if (!result.ok) {
       throw new TgError(Errors.BUNDLE_INVALID, {
         message: `new bundle refused, previous one keeps serving: ${result.error}`,
         details: { kept_revision: result.kept?.revision ?? null },
       });
     }
-    services.logger.info({ revision: result.info.revision }, 'policy reloaded');
     res.json({ revision: result.info.revision, loaded_at: result.info.loadedAt.toISOString() });
   });
 
