@@ -19,7 +19,7 @@ export interface AdmissionRequest {
  */
 const RATE_LIMITS: ReadonlySet<string> = new Set(['concurrent_limit', 'token_limit', 'queue_timeout']);
 
-/** Retry-After for a refusal nobody can time (concurrency, queue, shutdown): a poll interval. */
+/** Retry-After for a concurrency refusal: a slot frees when a request completes, which nobody can time, so a poll interval (issue 17.4). */
 const CONCURRENCY_HINT_MS = 1000;
 
 type AdmitAnswer = { request_id: string; admitted: true; waited_ms: number; charged_tokens: number };
