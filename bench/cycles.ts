@@ -123,7 +123,9 @@ export function tenantguardGrowth(client: JsonClient, calls: CallLatencies = { s
     const toScrub: Array<{ id: number; epoch: number }> = [];
     for (let step = 0; step < GROWTH_STEPS; step++) {
       const from = step === 0 ? (scheduledAt ?? performance.now()) : performance.now();
-      const body = `{"tenant":"${tenant}","request_id":"grow-${i}","count":${BLOCKS_PER_CALL}}`;
+      // One request_id per allocate call: the same id again would be a retry of the first step
+      // and get its blocks back (issue 17.5), so each growth step names itself.
+      const body = `{"tenant":"${tenant}","request_id":"grow-${i}.${step}","count":${BLOCKS_PER_CALL}}`;
       const allocated = JSON.parse(expectOk(await timed(calls, measured, from, client.post('/v1/blocks/allocate', body)), 'allocate')) as {
         blocks: Array<{ id: number; scrub: boolean; epoch: number }>;
       };

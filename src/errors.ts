@@ -36,7 +36,15 @@ export const Errors = {
   BLOCK_STATE: { code: 'TG_ERR_BLOCK_STATE', status: 409, message: 'one or more blocks are not in a state that allows this operation' },
   SCRUB_PENDING: { code: 'TG_ERR_SCRUB_PENDING', status: 409, message: 'block still holds another tenant\'s data; zero it and confirm with POST /v1/blocks/scrubbed before reading' },
   SCRUB_STALE: { code: 'TG_ERR_SCRUB_STALE', status: 409, message: 'scrub confirmation names an earlier use (epoch) of the block: it was freed or reused since, so this zeroing does not cover the data in it now; confirm with the epoch of its current use' },
+  /**
+   * Issue 17.5: retries are idempotent per tenant and request_id; the same id with another body
+   * while the first answer is still live is refused, never answered with the first answer.
+   */
+  IDEMPOTENCY_CONFLICT: { code: 'TG_ERR_IDEMPOTENCY_CONFLICT', status: 409, message: 'this request_id already names another request of this tenant (a different count or max_tokens) that is still live; a retry must repeat the original body exactly, a new request needs a new request_id' },
   TOO_LARGE: { code: 'TG_ERR_TOO_LARGE', status: 413, message: 'request body is larger than allowed' },
+  // 422: the request is well-formed but can never succeed, however long the caller waits (issue 17.4)
+  MAX_TOKENS_OVER_LIMIT: { code: 'TG_ERR_MAX_TOKENS_OVER_LIMIT', status: 422, message: "max_tokens alone is more than the tenant's tokens-per-minute limit, so this request can never be admitted; do not retry it: lower max_tokens or split the request (or ask the operator for a higher tier)" },
+  COUNT_OVER_LIMIT: { code: 'TG_ERR_COUNT_OVER_LIMIT', status: 422, message: "count alone is more than the tenant's KV block quota (count_over_quota) or than its pool holds (count_over_pool), so this allocation can never be granted; do not retry it: allocate fewer blocks per call" },
   QUOTA: { code: 'TG_ERR_QUOTA', status: 429, message: 'KV block quota exceeded; free blocks before allocating more' },
   POOL_EXHAUSTED: { code: 'TG_ERR_POOL_EXHAUSTED', status: 429, message: 'no free blocks in the pool; retry after blocks are freed' },
   ADAPTER_LIMIT: { code: 'TG_ERR_ADAPTER_LIMIT', status: 429, message: 'tenant holds as many registered adapters as its tier allows; re-register one of its adapter ids to replace it, or ask the operator for a higher tier' },

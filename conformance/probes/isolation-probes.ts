@@ -9,11 +9,20 @@ export async function probeQuota(ctx: ControlContext): Promise<ControlOutcome> {
   const tenant = tierTenant(ctx, 'free') ?? ctx.target.tenantIds[0]!;
   const usage = await ctx.target.call(`${tenant}#cert`, 'GET', '/v1/usage', { forTenant: tenant });
   const quota = (usage.body as { quota_blocks: number }).quota_blocks;
-  const owned = (usage.body as { blocks: { owned: number } }).blocks.owned;
+  let owned = (usage.body as { blocks: { owned: number } }).blocks.owned;
+  // A count over the whole quota can never fit and is a 422, not a 429 (issue 17.4): hold one
+  // block first so that one over the quota is a request that could fit once blocks are freed.
+  let held: number[] = [];
+  if (owned === 0) {
+    const hold = await ctx.target.call('worker', 'POST', '/v1/blocks/allocate', { body: { tenant, request_id: 'probe-quota-hold', count: 1 }, forTenant: tenant });
+    held = (hold.body as { blocks?: { id: number }[] }).blocks?.map((b) => b.id) ?? [];
+    owned += held.length;
+  }
   const res = await ctx.target.call('worker', 'POST', '/v1/blocks/allocate', { body: { tenant, request_id: 'probe-quota', count: quota - owned + 1 }, forTenant: tenant });
   e.expect(`allocate ${quota - owned + 1} blocks for ${tenant} holding ${owned} of ${quota} -> ${res.status} ${errorCode(res.body)} (want 429 TG_ERR_QUOTA)`, res.status === 429 && errorCode(res.body) === 'TG_ERR_QUOTA');
   const after = await ctx.target.call(`${tenant}#cert`, 'GET', '/v1/usage', { forTenant: tenant });
   e.expect(`usage unchanged after the refusal (${owned} owned)`, (after.body as { blocks: { owned: number } }).blocks.owned === owned);
+  if (held.length > 0) await ctx.target.call('worker', 'POST', '/v1/blocks/free', { body: { tenant, blocks: held }, forTenant: tenant });
   return e.outcome();
 }
 

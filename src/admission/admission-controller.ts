@@ -315,6 +315,28 @@ export class AdmissionController {
     };
   }
 
+  /**
+   * Milliseconds until a `maxTokens` charge of the tenant would fit its window: exact (the moment
+   * enough earlier charges leave it, issue 17.4), 0 if it fits now, Infinity if it never can
+   * (`maxTokens` alone is over the limit).
+   */
+  tokenWaitMs(tenant: TenantId, maxTokens: number): number {
+    const state = this.requireTenant(tenant);
+    this.catchUp();
+    return this.tokenWait(state, maxTokens, this.lastNow);
+  }
+
+  /**
+   * The live (queued or in-flight) request with this id, for answering a retry the same way (issue
+   * 17.5): its tenant, its estimate and, once admitted, how long it waited.
+   */
+  lookup(requestId: RequestId): { tenant: TenantId; estimate: number; state: 'queued' | 'in_flight'; waitedMs: number } | undefined {
+    this.catchUp();
+    const request = this.live.get(requestId);
+    if (request === undefined || request.state === 'done') return undefined;
+    return { tenant: request.tenant.spec.id, estimate: request.estimate, state: request.state, waitedMs: request.state === 'in_flight' ? request.admittedAt - request.arrivedAt : 0 };
+  }
+
   /** Worker-wide figures: operator view only. */
   stats(): AdmissionStats {
     this.catchUp();
@@ -354,16 +376,13 @@ export class AdmissionController {
     }
 
     const window = tenant.window;
-    window.expire(now);
-    if (maxTokens > tokensPerMinute) {
-      // Can never fit: say so with a full window, the longest honest wait.
+    const wait = this.tokenWait(tenant, maxTokens, now);
+    if (wait === Infinity) {
+      // Can never fit. The controller keeps its documented full-window hint; the sidecar answers
+      // this case as non-retryable before it gets here (GuardedAdmission, issue 17.4).
       return this.deny(tenant, 'token_limit', WINDOW_MS, { limit: tokensPerMinute, current: window.sum });
     }
-    const excess = window.sum + maxTokens - tokensPerMinute;
-    if (excess > 0) {
-      const retryAfterMs = window.timeUntilFreed(now, excess);
-      return this.deny(tenant, 'token_limit', retryAfterMs, { limit: tokensPerMinute, current: window.sum });
-    }
+    if (wait > 0) return this.deny(tenant, 'token_limit', wait, { limit: tokensPerMinute, current: window.sum });
 
     const request: PendingRequest = {
       id: requestId,
@@ -401,6 +420,15 @@ export class AdmissionController {
     this.scheduler.activate(tenant);
     this.arm();
     return admitted;
+  }
+
+  /** See `tokenWaitMs`; expires the window first. */
+  private tokenWait(tenant: TenantState, maxTokens: number, now: number): number {
+    const { tokensPerMinute } = tenant.spec;
+    tenant.window.expire(now);
+    if (maxTokens > tokensPerMinute) return Infinity;
+    const excess = tenant.window.sum + maxTokens - tokensPerMinute;
+    return excess > 0 ? tenant.window.timeUntilFreed(now, excess) : 0;
   }
 
   /**

@@ -4,6 +4,7 @@ import type { Principal } from '../identity/index.js';
 import type { TenantMetrics } from '../metrics/index.js';
 import type { AccessMode, BatchDenied, BlockId, BlockLedger, OpId, ScrubConfirmation, TenantUsage } from '../ledger/index.js';
 import { Entrypoints, type Decision, type PolicyEngine } from '../policy/index.js';
+import { AllocationMemo, type RememberedAllocation } from './allocation-memo.js';
 import type { AuditTrail, EventParts } from './audit-trail.js';
 
 export interface AllocateRequest {
@@ -65,6 +66,12 @@ type Action = 'blocks.allocate' | 'blocks.claim' | 'blocks.free' | 'blocks.scrub
 export class GuardedBlocks {
   private readonly pools: ReadonlyMap<string, { name: string; dedicated_to?: string }>;
   private readonly poolRanges: ReadonlyMap<string, { first: number; last: number }>;
+  /**
+   * Allocations in progress by recorded request id: an identical retry that arrives before the
+   * first one's record is durable waits for that same outcome instead of allocating again (issue
+   * 17.5). Bounded by the calls in progress; O(1) per call.
+   */
+  private readonly allocating = new Map<string, { readonly count: number; readonly done: Promise<RememberedAllocation> }>();
 
   constructor(
     private readonly ledger: BlockLedger,
@@ -73,18 +80,52 @@ export class GuardedBlocks {
     private readonly tenants: TenantRegistry,
     pools: readonly PoolConfig[],
     private readonly metrics: TenantMetrics,
+    /** Durable allocations by recorded request id, rebuilt by replay (issue 17.5). */
+    private readonly allocations: AllocationMemo = new AllocationMemo(),
   ) {
     this.pools = new Map(pools.map((p) => [p.name, { name: p.name, ...(p.dedicatedTo ? { dedicated_to: p.dedicatedTo } : {}) }]));
     this.poolRanges = new Map(pools.map((p) => [p.name, { first: p.first, last: p.last }]));
   }
 
+  /**
+   * Idempotent per tenant and request_id (issue 17.5): a retry with the same count gets the
+   * first answer (same blocks, epochs and scrub flags), allocates nothing and records nothing,
+   * whether the first is still in flight or durable, on either dispatcher, also after a restart
+   * (the memo is rebuilt from the audit records). The same id with another count is a 409. The id
+   * is remembered while every block it got is still owned in that use (see AllocationMemo); once
+   * one is freed, the id names nothing and a call with it is a new allocation.
+   */
   async allocate(principal: Principal, request: AllocateRequest): Promise<AllocateResponse> {
-    const started = performance.now();
     const tenant = this.requireTenant(request.tenant);
+    // The idempotency key is the id's keyed digest, the value the audit record holds (issue 20.6).
+    const key = this.trail.recordedId('request', tenant.id, request.requestId);
+    const base = { principal, action: 'blocks.allocate' as const, tenant: tenant.id, counts: { requested: request.count }, effects: { request_id: key } };
+    const pending = this.allocating.get(key);
+    if (pending !== undefined) {
+      if (pending.count !== request.count) return this.idempotencyConflict(base);
+      return answerOf(request.requestId, await pending.done);
+    }
+    const known = this.allocations.lookup(key, this.ledger);
+    if (known !== undefined) {
+      if (known.count !== request.count) return this.idempotencyConflict(base);
+      return answerOf(request.requestId, known);
+    }
+    const done = this.allocateOnce(principal, tenant, request, key);
+    this.allocating.set(key, { count: request.count, done });
+    try {
+      return answerOf(request.requestId, await done);
+    } finally {
+      if (this.allocating.get(key)?.done === done) this.allocating.delete(key);
+    }
+  }
+
+  private async allocateOnce(principal: Principal, tenant: TenantConfig, request: AllocateRequest, key: string): Promise<RememberedAllocation> {
+    const started = performance.now();
     const usage = this.ledger.usage(tenant.id);
     const decision = this.decide(principal, 'blocks.allocate', tenant.id, { count: request.count }, this.holdingFacts(tenant, usage));
     const base = { principal, action: 'blocks.allocate' as const, tenant: tenant.id, counts: { requested: request.count } };
     if (!decision.allow) {
+      if (decision.reasons.includes('quota_exceeded') && request.count > tenant.quotaBlocks) return this.neverFits(base, tenant, request.count, 'count_over_quota');
       await this.recordDenial({ ...base, reasons: decision.reasons });
       if (decision.reasons.includes('quota_exceeded')) throw this.quotaError(tenant, usage, request.count, decision.reasons);
       throw new TgError(Errors.POLICY_DENIED, { reasons: decision.reasons });
@@ -93,9 +134,13 @@ export class GuardedBlocks {
     const result = this.ledger.allocate(tenant.id, request.count);
     this.metrics.decided(tenant.id, (performance.now() - started) / 1000);
     if (!result.ok) {
+      if (result.reason === 'quota_exceeded' && request.count > tenant.quotaBlocks) return this.neverFits(base, tenant, request.count, 'count_over_quota');
+      if (result.reason === 'pool_exhausted' && request.count > this.poolSize(tenant)) return this.neverFits(base, tenant, request.count, 'count_over_pool');
       await this.recordDenial({ ...base, reasons: [result.reason] });
       if (result.reason === 'quota_exceeded') throw this.quotaError(tenant, usage, request.count, [result.reason]);
       // No `available`: how full the shared pool is tells a caller about other tenants' load (M1).
+      // Blocks come back when some tenant frees them, which nobody can time: Retry-After is a
+      // poll interval (issue 17.4, docs/api.md).
       throw new TgError(Errors.POOL_EXHAUSTED, { reasons: [result.reason], details: { retry_after_seconds: 1 } });
     }
     const ids = result.blocks.map((b) => b.id);
@@ -104,13 +149,37 @@ export class GuardedBlocks {
       counts: { requested: request.count, granted: ids.length },
       blocks: ids,
       effects: {
-        request_id: this.trail.recordedId('request', tenant.id, request.requestId),
+        request_id: key,
         scrub: result.blocks.filter((b) => b.scrub).map((b) => b.id),
         evicted: result.evicted,
         reclaimed: result.reclaimed,
       },
     });
-    return { request_id: request.requestId, blocks: result.blocks, reclaimed: result.reclaimed };
+    // Durable now: only from here on may a retry be answered with it (a rolled-back allocation
+    // must never be handed out again).
+    const allocation: RememberedAllocation = { tenant: tenant.id, count: request.count, blocks: result.blocks, reclaimed: result.reclaimed };
+    this.allocations.remember(key, allocation);
+    return allocation;
+  }
+
+  /** The request alone is over the quota or the pool: no wait helps, so no Retry-After (issue 17.4). */
+  private async neverFits(base: EventParts, tenant: TenantConfig, requested: number, reason: 'count_over_quota' | 'count_over_pool'): Promise<never> {
+    await this.recordDenial({ ...base, reasons: [reason] });
+    throw new TgError(Errors.COUNT_OVER_LIMIT, {
+      reasons: [reason],
+      details: { retryable: false, requested, ...(reason === 'count_over_quota' ? { quota_blocks: tenant.quotaBlocks } : { pool_blocks: this.poolSize(tenant) }) },
+    });
+  }
+
+  /** Same tenant and request_id, another count, while the first allocation is live (issue 17.5). */
+  private async idempotencyConflict(base: EventParts): Promise<never> {
+    await this.recordDenial({ ...base, reasons: ['idempotency_conflict'] });
+    throw new TgError(Errors.IDEMPOTENCY_CONFLICT, { reasons: ['idempotency_conflict'] });
+  }
+
+  private poolSize(tenant: TenantConfig): number {
+    const range = this.poolRanges.get(tenant.pool);
+    return range === undefined ? Infinity : range.last - range.first + 1;
   }
 
   async free(principal: Principal, tenantId: string, blocks: readonly BlockId[], cache: boolean): Promise<{ freed: number; cached: number }> {
@@ -379,9 +448,16 @@ export class GuardedBlocks {
   }
 
   private recordDenial(event: EventParts & { reasons: readonly string[]; violation?: boolean }): Promise<void> {
-    if (event.tenant) this.metrics.rejected(event.tenant, event.reasons[0]?.replace(/:\d+$/, '') ?? 'denied', event.reasons.includes('quota_exceeded'));
+    // No block refusal is a rate limit: a quota bounds what a tenant holds, not how fast it asks
+    // (issue 17.9b); quota refusals are counted by reason only.
+    if (event.tenant) this.metrics.rejected(event.tenant, event.reasons[0]?.replace(/:\d+$/, '') ?? 'denied', false);
     return this.trail.recordDenial(event, event.reasons, event.violation);
   }
+}
+
+/** The answer to an allocation (first call or retry): the id as sent, the blocks as granted. */
+function answerOf(requestId: string, allocation: RememberedAllocation): AllocateResponse {
+  return { request_id: requestId, blocks: allocation.blocks.map((b) => ({ ...b })), reclaimed: [...allocation.reclaimed] };
 }
 
 /** The error catalogue's answer to a batch the ledger refused (I1, I2, I4 win over any policy). */

@@ -1,5 +1,6 @@
 export { GuardedBlocks, type AllocateRequest, type AllocateResponse, type PoolView, type StepOp, type StepOpResult, type StepRequest, type StepResponse } from './guarded-blocks.js';
 export { replayAuditLog, ReplayError, type ReplayReport, type ReplayTargets } from './replay.js';
+export { AllocationMemo, type BlockFacts, type RememberedAllocation } from './allocation-memo.js';
 export { GuardedAdapters, type AdapterRegistration, type ApplyItem, type ApplyResponse } from './guarded-adapters.js';
 export { AuditTrail, type EventParts } from './audit-trail.js';
 export { GuardedAdmission, type AdmissionRequest } from './guarded-admission.js';

@@ -2,6 +2,7 @@ import type { AuditLog, AuditRecord } from '../audit/index.js';
 import type { AdapterRegistry } from '../adapters/index.js';
 import type { BlobVersions } from '../keys/index.js';
 import type { BlockLedger, OpId } from '../ledger/index.js';
+import type { AllocationMemo } from './allocation-memo.js';
 
 export interface ReplayReport {
   readonly records: number;
@@ -34,6 +35,8 @@ export interface ReplayTargets {
   readonly maxAdapters: (tenant: string) => number;
   /** Latest generation of every offloaded blob (issue 20.9), from the offload put/delete records. */
   readonly blobs?: BlobVersions;
+  /** Allocations by recorded request id, so a retry after a restart gets its first answer (issue 17.5). */
+  readonly allocations?: AllocationMemo;
 }
 
 /** How many offload records an abort record may reach back to; it follows its record closely. */
@@ -74,7 +77,7 @@ export async function replayAuditLog(audit: AuditLog, targets: ReplayTargets): P
       step.id = record.effects?.['step'];
       step.scrub = new Set();
     }
-    const opId = applyRecord(record, ledger, step.scrub);
+    const opId = applyRecord(record, ledger, step.scrub, targets.allocations);
     if (opId !== null) {
       ledger.commit(opId);
       applied++;
@@ -83,7 +86,7 @@ export async function replayAuditLog(audit: AuditLog, targets: ReplayTargets): P
   return { records, applied, erasedTenants, adaptersOverCap };
 }
 
-function applyRecord(record: AuditRecord, ledger: BlockLedger, stepScrub: Set<number>): OpId | null {
+function applyRecord(record: AuditRecord, ledger: BlockLedger, stepScrub: Set<number>, allocations: AllocationMemo | undefined): OpId | null {
   const blocks = record.blocks ?? [];
   const fail = (why: string): never => {
     throw new ReplayError(`audit record seq ${record.seq} (${record.action}) cannot be replayed: ${why}`);
@@ -96,7 +99,20 @@ function applyRecord(record: AuditRecord, ledger: BlockLedger, stepScrub: Set<nu
   switch (record.action) {
     case 'blocks.allocate': {
       const result = ledger.replayAllocate(tenantOf(), blocks);
-      return result.ok ? result.opId : fail(result.reason);
+      if (!result.ok) return fail(result.reason);
+      // The record names the request by its keyed digest, the same key the live memo uses; the
+      // replayed blocks carry the epochs they were handed out with (replay is exact).
+      const requestId = record.effects?.['request_id'];
+      if (allocations !== undefined && typeof requestId === 'string') {
+        const reclaimed = record.effects?.['reclaimed'];
+        allocations.remember(requestId, {
+          tenant: tenantOf(),
+          count: record.counts?.['requested'] ?? blocks.length,
+          blocks: result.blocks,
+          reclaimed: Array.isArray(reclaimed) ? reclaimed.filter((id): id is number => typeof id === 'number') : [],
+        });
+      }
+      return result.opId;
     }
     case 'blocks.free': {
       const result = ledger.free(tenantOf(), blocks, { cache: record.effects?.['cache'] === true });

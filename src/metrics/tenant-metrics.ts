@@ -46,7 +46,7 @@ export class TenantMetrics {
     this.requests = new Counter({ name: 'tenantguard_requests_total', help: 'Requests admitted', labelNames: ['tenant'], registers });
     this.tokens = new Counter({ name: 'tenantguard_tokens_total', help: 'Tokens used, from completions', labelNames: ['tenant', 'direction'], registers });
     this.rejections = new Counter({ name: 'tenantguard_rejections_total', help: 'Requests refused, by reason', labelNames: ['tenant', 'reason'], registers });
-    this.rateLimited = new Counter({ name: 'tenantguard_rate_limited_total', help: 'Requests refused by a rate limit (concurrency, tokens, queue timeout)', labelNames: ['tenant'], registers });
+    this.rateLimited = new Counter({ name: 'tenantguard_rate_limited_total', help: 'Admission requests refused (429) by a rate limit that waiting lifts: concurrency, tokens per minute, queue timeout. Not KV quota or pool refusals (see tenantguard_rejections_total by reason), not requests that can never fit', labelNames: ['tenant'], registers });
     this.admissionWait = new Histogram({ name: 'tenantguard_admission_wait_seconds', help: 'Time spent queued for worker capacity', labelNames: ['tenant'], buckets: WAIT_BUCKETS, registers });
     this.decisionLatency = new Histogram({ name: 'tenantguard_decision_latency_seconds', help: 'Policy + ledger decision time per call', labelNames: ['tenant'], buckets: DECISION_BUCKETS, registers });
     new Gauge({

@@ -2,7 +2,7 @@ import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { AdapterRegistry } from '../adapters/index.js';
-import { AdmissionController } from '../admission/index.js';
+import { AdmissionController, type AdmissionClock } from '../admission/index.js';
 import { AuditLog, openAuditKey } from '../audit/index.js';
 import { TenantRegistry, type SidecarConfig } from '../config/index.js';
 import { AuditTrail, GuardedAdapters, GuardedAdmission, GuardedBlocks, GuardedKeys, GuardedMetrics, PolicyReloads, RefusalRecorder, TenantErasure, type RefusalLimits } from '../enforcement/index.js';
@@ -28,6 +28,8 @@ export interface ComponentOverrides {
   readonly metrics?: (real: TenantMetrics) => TenantMetrics;
   readonly audit?: (real: AuditLog) => AuditLog;
   readonly offload?: (real: OffloadStore) => OffloadStore;
+  /** The admission controller's clock (tests move it by hand to check exact Retry-After, issue 17.4). */
+  readonly admissionClock?: AdmissionClock;
 }
 
 export interface AssembledSidecar {
@@ -90,6 +92,7 @@ export async function buildServices(config: SidecarConfig, logger: Logger, overr
     capacitySlots: config.admission.capacitySlots,
     maxQueueWaitMs: config.admission.maxQueueWaitMs,
     requestTimeoutMs: config.admission.requestTimeoutMs,
+    ...(overrides.admissionClock ? { clock: overrides.admissionClock } : {}),
     // A worker that never reported completion: the slot is reclaimed and the fact recorded.
     onReclaim: (reclaimed) => {
       void audit
@@ -112,7 +115,7 @@ export async function buildServices(config: SidecarConfig, logger: Logger, overr
     logger,
     audit,
     metrics,
-    blocks: new GuardedBlocks(ledger, policy, trail, tenants, config.pools, metrics),
+    blocks: new GuardedBlocks(ledger, policy, trail, tenants, config.pools, metrics, restored.allocations),
     adapters: new GuardedAdapters(adapterRegistry, policy, trail, tenants),
     admission: new GuardedAdmission(admission, policy, trail, audit, tenants, metrics),
     keys: new GuardedKeys(keys, offload, policy, trail, tenants),

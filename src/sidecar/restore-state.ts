@@ -2,7 +2,7 @@ import type { Logger } from 'pino';
 import { AdapterRegistry } from '../adapters/index.js';
 import type { AuditLog } from '../audit/index.js';
 import type { SidecarConfig } from '../config/index.js';
-import { replayAuditLog } from '../enforcement/index.js';
+import { AllocationMemo, replayAuditLog } from '../enforcement/index.js';
 import { BlobVersions } from '../keys/index.js';
 import { BlockLedger } from '../ledger/index.js';
 
@@ -13,6 +13,8 @@ export interface RestoredState {
   readonly erasedTenants: readonly string[];
   /** Latest generation of every offloaded blob according to the log (issue 20.9). */
   readonly blobVersions: BlobVersions;
+  /** Live allocations by recorded request id, for idempotent retries across a restart (issue 17.5). */
+  readonly allocations: AllocationMemo;
 }
 
 /**
@@ -29,7 +31,8 @@ export async function restoreStateFromAudit(config: SidecarConfig, audit: AuditL
   }
   const caps = new Map(config.tenants.map((t) => [t.id, t.limits.maxAdapters]));
   const blobVersions = new BlobVersions();
-  const replay = await replayAuditLog(audit, { ledger, adapters, blobs: blobVersions, maxAdapters: (tenant) => caps.get(tenant) ?? 0 });
+  const allocations = new AllocationMemo();
+  const replay = await replayAuditLog(audit, { ledger, adapters, blobs: blobVersions, allocations, maxAdapters: (tenant) => caps.get(tenant) ?? 0 });
   for (const [tenant, skipped] of replay.adaptersOverCap) {
     logger.warn({ tenant, skipped, cap: caps.get(tenant) ?? 0 }, 'adapter registrations beyond the tenant\'s adapter cap were not restored (issue 20.5)');
   }
@@ -41,5 +44,5 @@ export async function restoreStateFromAudit(config: SidecarConfig, audit: AuditL
     ledger.commit(ledger.updateTenant(tenant.id, { quotaBlocks }).opId);
   }
   logger.info({ records: replay.records, applied: replay.applied }, 'state rebuilt from the audit log');
-  return { ledger, adapters, erasedTenants: replay.erasedTenants, blobVersions };
+  return { ledger, adapters, erasedTenants: replay.erasedTenants, blobVersions, allocations };
 }

@@ -42,10 +42,13 @@ describe('admission rate limits per tier', () => {
     await complete('fits-now', 1, 1);
   });
 
-  test('a duplicate request id is refused; an unknown one cannot be completed', async () => {
-    expect((await admit('standard-demo', 5, 'dup')).status).toBe(200);
+  test('a live request id is a retry for its tenant (issue 17.5) and refused for another; an unknown one cannot be completed', async () => {
+    const first = await admit('standard-demo', 5, 'dup');
+    expect(first.status).toBe(200);
     const again = await admit('standard-demo', 5, 'dup');
-    expect([again.status, errorOf(again.body).code]).toEqual([409, 'TG_ERR_DUPLICATE_REQUEST']);
+    expect([again.status, again.body]).toEqual([200, first.body]);
+    const other = await admit('free-demo', 5, 'dup');
+    expect([other.status, errorOf(other.body).code]).toEqual([409, 'TG_ERR_DUPLICATE_REQUEST']);
     await complete('dup', 1, 1);
     expect((await complete('never-admitted', 1, 1)).status).toBe(404);
   });

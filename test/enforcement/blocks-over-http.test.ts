@@ -92,12 +92,17 @@ describe('KV block routes over mTLS, policy and durable audit', () => {
     await free('standard-demo', [id]);
   });
 
-  test('an allocation beyond the quota is 429 with the quota figures (I3)', async () => {
-    const res = await allocate('free-demo', 513); // free tier: 1 GiB / 2 MiB = 512 blocks
+  test('an allocation beyond the quota is 429 with the quota figures (I3); one larger than the whole quota is 422 (issue 17.4)', async () => {
+    // free tier: 1 GiB / 2 MiB = 512 blocks, in a 16-block shared pool here: hold 4, ask for 509.
+    const held = (await allocate('free-demo', 4)).body as Blocks;
+    const res = await allocate('free-demo', 509);
     expect(res.status).toBe(429);
     expect(code(res.body)).toBe('TG_ERR_QUOTA');
-    expect(res.body).toMatchObject({ error: { quota_blocks: 512, requested: 513, reasons: ['quota_exceeded'] } });
+    expect(res.body).toMatchObject({ error: { quota_blocks: 512, owned: 4, requested: 509, reasons: ['quota_exceeded'] } });
     expect(res.headers['retry-after']).toBeDefined();
+    const never = await allocate('free-demo', 513);
+    expect([never.status, code(never.body), never.headers['retry-after']]).toEqual([422, 'TG_ERR_COUNT_OVER_LIMIT', undefined]);
+    await free('free-demo', held.blocks.map((x) => x.id));
   });
 
   test('the dedicated pool serves only its tenant, even when the shared pool is empty (I5)', async () => {
