@@ -1,6 +1,6 @@
 /** The conformance harness: controls, hunts, probes, the runner and reports. */
 export { CONTROLS } from './controls/catalogue.js';
-export { runConformance, selectControls, matchesSelector, HARNESS_VERSION, type RunOptions } from './runner.js';
+export { runConformance, selectControls, selectionProblems, matchesSelector, HARNESS_VERSION, type RunOptions } from './runner.js';
 export { ConformanceTarget, describeInitDirectory, type TargetDescription, type Credential } from './target.js';
 export { spawnTarget, type SpawnedTarget } from './spawn.js';
 export type { Control, ControlContext, ControlOutcome } from './control.js';

@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { CommanderError, InvalidArgumentError, type Command } from 'commander';
 import {
+  CONTROLS,
   ConformanceTarget,
   ConsoleReporter,
   EXIT_HARNESS_ERROR,
@@ -12,6 +13,7 @@ import {
   exitCodeFor,
   loadWaivers,
   runConformance,
+  selectionProblems,
   spawnTarget,
   writeReports,
   REPORT_FORMATS,
@@ -88,6 +90,11 @@ async function runConformanceCommand(opts: ConformanceOptions): Promise<number> 
       return EXIT_USAGE;
     }
     waivers = opts.waivers ? loadWaivers(opts.waivers) : [];
+    const problems = selectionProblems(CONTROLS, opts.only, opts.skip, waivers);
+    if (problems.length > 0) {
+      process.stderr.write(`tenantguard conformance: nothing was checked:\n${problems.map((p) => `  - ${p}`).join('\n')}\n`);
+      return EXIT_USAGE;
+    }
   } catch (error) {
     process.stderr.write(`tenantguard conformance: ${error instanceof Error ? error.message : String(error)}\n`);
     return EXIT_USAGE;
