@@ -163,7 +163,7 @@ async function describeLiveTarget(opts: ConformanceOptions): Promise<TargetDescr
 }
 
 /**
- * A live sidecar keeps what the run does: printed before anything is sent, so nobody finds thousands of
+ * A live sidecar keeps what the run does: printed before the controls send anything, so nobody finds thousands of
  * unexplained records in a production audit log afterwards (issue 17.3).
  */
 function liveTargetNotice(description: TargetDescription, runs: number): string {
@@ -178,6 +178,6 @@ function liveTargetNotice(description: TargetDescription, runs: number): string 
 /**
  * Measured 2026-12-03: a full run (all 24 controls, --runs 20, --seed 3, no --audit-dir) against
  * `tenantguard serve` of a fresh init directory appended 2,444 records (issue 17.3 reported
- * ~1,150 before the 20.x refusal and key records).
+ * ~1,150 on an earlier build).
  */
 const LIVE_RECORDS_HINT = 'about 2,400 records';
