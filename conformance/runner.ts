@@ -36,6 +36,34 @@ export function selectControls(all: readonly Control[], only: readonly string[] 
   return all.filter((c) => (only.length === 0 || only.some((s) => matchesSelector(c, s))) && !skip.some((s) => matchesSelector(c, s)));
 }
 
+/**
+ * What is wrong with a selection before anything runs (issue 17.3): `--only NOPE` selected 0
+ * controls and the run passed, and a waiver for a misspelt id waived nothing, silently. Each
+ * selector must match at least one control, something must be left to run, and every waiver must
+ * name a control of the catalogue. Empty when the selection is fine; the CLI makes it exit 3.
+ */
+export function selectionProblems(
+  all: readonly Control[],
+  only: readonly string[] = [],
+  skip: readonly string[] = [],
+  waivers: readonly Waiver[] = [],
+): string[] {
+  const problems: string[] = [];
+  for (const [flag, selectors] of [['--only', only], ['--skip', skip]] as const) {
+    for (const selector of selectors) {
+      if (!all.some((c) => matchesSelector(c, selector))) {
+        problems.push(`${flag} ${selector} matches no control: give control ids (TG-I2-* prefixes), soc2, hipaa, a reference such as CC6.1, or an invariant such as I2`);
+      }
+    }
+  }
+  if (problems.length === 0 && selectControls(all, only, skip).length === 0) problems.push('no control left to run: --skip removes every control --only selects');
+  const ids = new Set(all.map((c) => c.definition.id));
+  waivers.forEach((w, i) => {
+    if (!ids.has(w.control)) problems.push(`waivers[${i}] (${w.control}): no such control; waivers name control ids exactly (see the JSON report or conformance/controls/catalogue.ts)`);
+  });
+  return problems;
+}
+
 /** Runs the selected controls one after another against the target and builds the report. */
 export async function runConformance(options: RunOptions): Promise<RunReport> {
   const startedAt = new Date();

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
 import type { HistoryEntry } from './model.js';
 
@@ -156,4 +156,72 @@ export function describeInitDirectory(dir: string, url: string, apiKeys: Readonl
     auditDir: `${dir}/audit`,
     pkiDir: `${dir}/pki`,
   };
+}
+
+/** The least the controls need: two tenants to reach across (I4, K1, M1, L1 cross-tenant checks). */
+export const MIN_LIVE_TENANTS = 2;
+
+export class TargetTenantsError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'TargetTenantsError';
+  }
+}
+
+/**
+ * `--target`: the tenants to attack are the ones the sidecar serves now, from its operator API
+ * (`GET /v1/tenants`), not the demo names of the init directory's config (issue 17.3: after
+ * `tenants erase standard-demo` a run gave 2 FAIL and 3 ERROR `metrics refused: 403`). A live
+ * tenant is used when the init directory holds its certificate; an erased or unknown one never.
+ * Fewer than MIN_LIVE_TENANTS usable tenants is refused with what is missing, before any control runs.
+ */
+export async function describeLiveTenants(
+  dir: string,
+  base: Omit<TargetDescription, 'tenants'>,
+  apiKeys: Readonly<Record<string, string>>,
+): Promise<{ description: TargetDescription; live: string[]; withoutCertificate: string[] }> {
+  const probe = new ConformanceTarget({ ...base, tenants: {} });
+  let answer: Exchange;
+  try {
+    answer = await probe.call('operator', 'GET', '/v1/tenants');
+  } finally {
+    probe.close();
+  }
+  const listed = (answer.body as { tenants?: { id?: unknown; tier?: unknown }[] } | null)?.tenants;
+  if (answer.status !== 200 || !Array.isArray(listed)) {
+    throw new TargetTenantsError(`cannot list the target's tenants: GET /v1/tenants as operator answered ${answer.status}${errorCodeOf(answer.body)}; the operator certificate in ${dir}/pki/operator/admin.crt must be one this sidecar trusts`);
+  }
+  const live = listed.filter((t): t is { id: string; tier: string } => typeof t.id === 'string' && typeof t.tier === 'string');
+  const usable = live.filter((t) => existsSync(`${dir}/pki/tenant/${t.id}.crt`) && existsSync(`${dir}/pki/tenant/${t.id}.key`));
+  const withoutCertificate = live.filter((t) => !usable.includes(t)).map((t) => t.id);
+  if (usable.length < MIN_LIVE_TENANTS) {
+    throw new TargetTenantsError(
+      `the controls need at least ${MIN_LIVE_TENANTS} tenants of the target with certificates in ${dir}/pki/tenant/; ` +
+        `the target serves ${live.length === 0 ? 'none' : live.map((t) => t.id).join(', ')}` +
+        (withoutCertificate.length > 0 ? ` (no certificate for ${withoutCertificate.join(', ')}: \`tenantguard pki issue tenant ID\`)` : '') +
+        '; add tenants to the config, or run with --spawn',
+    );
+  }
+  const pair = (id: string): Credential => ({ cert: readFileSync(`${dir}/pki/tenant/${id}.crt`), key: readFileSync(`${dir}/pki/tenant/${id}.key`) });
+  const tenants = Object.fromEntries(usable.map((t) => [t.id, { tier: t.tier, cert: pair(t.id), ...(apiKeys[t.id] ? { apiKey: { bearer: apiKeys[t.id]! } } : {}) }]));
+  return { description: { ...base, tenants }, live: live.map((t) => t.id), withoutCertificate };
+}
+
+/** The live log's head, from the operator API: what a run appended is the difference (issue 17.3). */
+export async function auditHead(base: Omit<TargetDescription, 'tenants'>): Promise<number | undefined> {
+  const probe = new ConformanceTarget({ ...base, tenants: {} });
+  try {
+    const res = await probe.call('operator', 'GET', '/v1/audit/verify');
+    const lastSeq = (res.body as { lastSeq?: unknown } | null)?.lastSeq;
+    return typeof lastSeq === 'number' ? lastSeq : res.status === 200 ? 0 : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    probe.close();
+  }
+}
+
+function errorCodeOf(body: unknown): string {
+  const code = (body as { error?: { code?: unknown } } | null)?.error?.code;
+  return typeof code === 'string' ? ` ${code}` : '';
 }

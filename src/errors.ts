@@ -77,6 +77,10 @@ export const Errors = {
   PKI_EXISTS: { code: 'TG_ERR_PKI_EXISTS', status: 409, message: 'a CA already exists in this directory; replacing it untrusts every issued certificate, pass --force to do so' },
   STATE_LOCKED: { code: 'TG_ERR_STATE_LOCKED', status: 409, message: 'another tenantguard process is using this state directory; stop it first (two writers would fork the audit chain)' },
   PKI_INVALID: { code: 'TG_ERR_PKI_INVALID', status: 400, message: 'PKI directory is missing files, or the CA certificate and key do not match; run `tenantguard init`' },
+  /** Issue 17.7: `audit verify` was given a path that does not exist (it exited 70 with a raw ENOENT). */
+  AUDIT_PATH_MISSING: { code: 'TG_ERR_AUDIT_PATH_MISSING', status: 400, message: 'audit log path does not exist; give the audit directory (paths.audit of the config) or segment files in it' },
+  /** Issue 17.8: `pki revoke` of a serial this CA never issued (a typo) was accepted silently. */
+  PKI_UNKNOWN_SERIAL: { code: 'TG_ERR_PKI_UNKNOWN_SERIAL', status: 404, message: 'no certificate with this serial number was issued in this PKI directory; see `tenantguard pki list`' },
 } as const satisfies Record<string, ErrorSpec>;
 
 export type ErrorName = keyof typeof Errors;

@@ -11,7 +11,8 @@ import type { ControlResult, RunReport } from '../model.js';
  *                          failed (target unreachable, ...). Takes precedence over 1: a run that
  *                          could not check everything must not look like a clean list of failures.
  *   3  EXIT_USAGE          the command line or an input file is wrong (bad flags, bad waiver
- *                          file, unreadable baseline). Nothing was checked.
+ *                          file, unreadable baseline, a selector or waiver naming no control:
+ *                          issue 17.3). Nothing was checked.
  */
 export const EXIT_PASS = 0;
 export const EXIT_FAILURES = 1;

@@ -1,7 +1,9 @@
+import type { Stats } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, dirname, join } from 'node:path';
+import { Errors, TgError } from '../errors.js';
 import { type AuditKey, decodeLine, GENESIS_PREV, hashMatches, typedRecord, type DecodedLine } from './chain.js';
-import { ANCHOR_FILE, listSegments, readAnchor, readLines, type Line } from './files.js';
+import { ANCHOR_FILE, listSegments, readAnchor, readLines, segmentName, type Line } from './files.js';
 import type { AuditRecord } from './schema.js';
 
 export type VerifyProblem =
@@ -41,7 +43,10 @@ export interface VerifyResult {
 export interface VerifyOptions {
   /** Stop after this seq (the live log's durable head: later bytes may still be in flight). */
   stopAfterSeq?: number;
-  /** Anchor file to check against; by default `<dir>/audit.anchor` for a directory, none for files. */
+  /**
+   * Anchor file to check against, `null` for none. By default `<dir>/audit.anchor` for a directory
+   * and, for segment files, `audit.anchor` beside the last of them (issue 17.7).
+   */
   anchorFile?: string | null;
 }
 
@@ -160,14 +165,38 @@ export async function* walkChain(
   }
 }
 
+/** A path that is not there is the caller's mistake, named as such (issue 17.7: it was a raw ENOENT, exit 70). */
+async function statOrRefuse(path: string): Promise<Stats> {
+  try {
+    return await stat(path);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') {
+      throw new TgError(Errors.AUDIT_PATH_MISSING, { message: `audit log path ${path} does not exist; give the audit directory (paths.audit of the config) or segment files in it` });
+    }
+    throw error;
+  }
+}
+
 async function resolveInputs(dirOrFiles: string | readonly string[]): Promise<{ files: string[]; dir: string | undefined }> {
   if (typeof dirOrFiles === 'string') {
-    if ((await stat(dirOrFiles)).isDirectory()) {
+    if ((await statOrRefuse(dirOrFiles)).isDirectory()) {
       return { files: (await listSegments(dirOrFiles)).map((segment) => segment.path), dir: dirOrFiles };
     }
     return { files: [dirOrFiles], dir: undefined };
   }
+  for (const file of dirOrFiles) await statOrRefuse(file);
   return { files: [...dirOrFiles], dir: undefined };
+}
+
+/**
+ * The anchor that vouches for segment files given on their own: the one in the directory of the
+ * last file (the newest segment holds the head of the log). Without it a log cut at its end
+ * verified OK as soon as its segments were named instead of its directory (issue 17.7).
+ */
+function anchorBesideFiles(files: readonly string[]): string | null {
+  const last = files.at(-1);
+  return last === undefined ? null : join(dirname(last), ANCHOR_FILE);
 }
 
 /**
@@ -185,7 +214,7 @@ async function resolveInputs(dirOrFiles: string | readonly string[]): Promise<{ 
  */
 export async function verifyAuditLog(dirOrFiles: string | readonly string[], key: AuditKey, options: VerifyOptions = {}): Promise<VerifyResult> {
   const { files, dir } = await resolveInputs(dirOrFiles);
-  const anchorPath = options.anchorFile === undefined ? (dir === undefined ? null : join(dir, ANCHOR_FILE)) : options.anchorFile;
+  const anchorPath = options.anchorFile === undefined ? (dir === undefined ? anchorBesideFiles(files) : join(dir, ANCHOR_FILE)) : options.anchorFile;
   const anchor = anchorPath === null ? null : await readAnchor(anchorPath, key);
   if (anchor === 'invalid' || anchor === 'forged') {
     return { ok: false, records: 0, problem: anchor === 'invalid' ? 'anchor unreadable' : 'anchor forged', file: ANCHOR_FILE };
@@ -193,11 +222,14 @@ export async function verifyAuditLog(dirOrFiles: string | readonly string[], key
 
   let records = 0;
   let last: AuditRecord | undefined;
+  // Segment 1 given as a file starts the log, so its first record must be seq 1 on 64 zeros: else
+  // cutting records off the front of the log went unnoticed when its segments were named.
+  const fromGenesis = dir !== undefined || (files[0] !== undefined && basename(files[0]) === segmentName(1));
   // A live log keeps growing while it is verified: records that became durable after the caller
   // took `stopAfterSeq` may already be anchored. The anchor is written only after its records are
   // durable (and carries a MAC), so walking up to it is safe and keeps "anchor ahead" meaning loss.
   const stopAfterSeq = options.stopAfterSeq === undefined ? undefined : Math.max(options.stopAfterSeq, anchor?.seq ?? 0);
-  const walk = walkChain(files, { key, fromGenesis: dir !== undefined, ...(stopAfterSeq === undefined ? {} : { stopAfterSeq }) });
+  const walk = walkChain(files, { key, fromGenesis, ...(stopAfterSeq === undefined ? {} : { stopAfterSeq }) });
   for await (const item of walk) {
     if (item.kind === 'problem') {
       return {
@@ -239,17 +271,36 @@ export function formatVerifyResult(result: VerifyResult): string {
   return `audit log FAILED${at}: ${result.problem ?? 'unknown problem'}${where}; ${result.records} records verified before it`;
 }
 
+export interface AuditVerifyCliOptions {
+  /** An anchor file to check instead of the default one, or `false` to check none (`--no-anchor`). */
+  anchor?: string | false;
+  /** A log without a single record is OK (`--allow-empty`); otherwise it fails. */
+  allowEmpty?: boolean;
+}
+
 /**
  * CLI entry for `tenantguard audit verify [FILES]`: no paths means `defaultDir`; one directory
- * verifies the whole log with its anchor; otherwise the files form one segment. Exit code 0 when the
- * chain verifies, 1 when it does not.
+ * verifies the whole log with its anchor; otherwise the files form one segment, checked against the
+ * anchor beside the last of them. Exit code 0 when the chain verifies, 1 when it does not.
+ *
+ * A log with no record fails unless `allowEmpty` (issue 17.7): an audit directory emptied of its
+ * segments and anchor is indistinguishable from one never written, so "OK" would vouch for a log
+ * deleted wholesale, or for the wrong directory. `--allow-empty` is for a sidecar not yet started.
  */
 export async function runAuditVerify(
   paths: readonly string[],
   defaultDir: string,
   key: AuditKey,
+  options: AuditVerifyCliOptions = {},
 ): Promise<{ exitCode: 0 | 1; output: string; result: VerifyResult }> {
   const target = paths.length === 0 ? defaultDir : paths.length === 1 && paths[0] !== undefined ? paths[0] : paths;
-  const result = await verifyAuditLog(target, key);
-  return { exitCode: result.ok ? 0 : 1, output: formatVerifyResult(result), result };
+  const verifyOptions: VerifyOptions = options.anchor === undefined ? {} : { anchorFile: options.anchor === false ? null : options.anchor };
+  const result = await verifyAuditLog(target, key, verifyOptions);
+  if (result.ok && result.records === 0 && options.allowEmpty !== true) {
+    const where = typeof target === 'string' ? target : target.join(', ');
+    return { exitCode: 1, output: `audit log FAILED: no records in ${where}; an audit log that was written holds at least one (pass --allow-empty if none is expected yet)`, result };
+  }
+  const output = formatVerifyResult(result);
+  const unanchored = options.anchor === false && result.ok ? `${output} (anchor not checked: records cut from the end of the log are not detected)` : output;
+  return { exitCode: result.ok ? 0 : 1, output: unanchored, result };
 }

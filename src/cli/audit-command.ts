@@ -15,12 +15,17 @@ export function registerAuditCommands(program: Command): void {
     .argument('[files...]', 'audit directory or segment files (default: the audit directory of the config)')
     .option('-c, --config <file>', 'config file (env: TENANTGUARD_CONFIG)')
     .option('-k, --key <file>', 'audit MAC key file the log was written with (default: paths.audit_key of the config)')
-    .action((files: string[], opts: { config?: string; key?: string }) =>
+    .option('--anchor <file>', 'anchor file to check (default: audit.anchor of the directory, or beside the last segment file given)')
+    .option('--no-anchor', 'check segment files without any anchor (archived segments): records cut from the end are then not detected')
+    .option('--allow-empty', 'a log without any record is OK (a sidecar not started yet); by default it fails', false)
+    .action((files: string[], opts: { config?: string; key?: string; anchor?: string | boolean; allowEmpty: boolean }) =>
       runCommand(async () => {
         const needsConfig = files.length === 0 || opts.key === undefined;
         const config = needsConfig ? loadConfig(opts.config ?? process.env['TENANTGUARD_CONFIG'] ?? `${DEFAULT_SETUP_DIR}/config.yaml`) : undefined;
         const key = await loadAuditKey(opts.key ?? config?.paths.auditKey ?? '');
-        const { exitCode, output } = await runAuditVerify(files, config?.paths.audit ?? '', key);
+        // commander gives `true` when neither --anchor FILE nor --no-anchor was passed: the default anchor.
+        const anchor = typeof opts.anchor === 'string' || opts.anchor === false ? { anchor: opts.anchor } : {};
+        const { exitCode, output } = await runAuditVerify(files, config?.paths.audit ?? '', key, { ...anchor, allowEmpty: opts.allowEmpty });
         process.stdout.write(output.endsWith('\n') ? output : `${output}\n`);
         process.exitCode = exitCode;
       }),

@@ -18,6 +18,6 @@ export {
   type InitializedPki,
   type PkiPaths,
 } from './store.js';
-export { loadRevocationList, normalizeSerial, revokeCertificate, type RevocationList } from './revocation.js';
+export { loadRevocationList, normalizeSerial, requireIssuedSerial, revokeCertificate, type RevocationList } from './revocation.js';
 export { formatSpiffeId, parseSpiffeId, CERTIFICATE_ROLES, type CertificateRole, type SpiffeId } from './spiffe.js';
 export { clientSvidProblem, type SvidProblem } from './svid.js';

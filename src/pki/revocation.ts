@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Errors, TgError } from '../errors.js';
 import { isErrnoCode, makeDirectoryDurably, writeFileDurably } from '../durable-file.js';
-import { pkiPaths } from './store.js';
+import { issuedSerials, pkiPaths } from './store.js';
 
 /**
  * Revoked certificate serial numbers of one PKI directory (`revoked.json`). node-forge cannot
@@ -78,6 +78,22 @@ function isRevocationFile(value: unknown): value is RevocationFile {
 // Read-modify-write of revoked.json is serialised per file within this process, so two concurrent
 // revocations cannot overwrite each other and lose one.
 const pendingWrites = new Map<string, Promise<unknown>>();
+
+/**
+ * Refuses (PKI_UNKNOWN_SERIAL) a serial this directory never issued: `pki revoke` of a typo said
+ * "revoked" and left the certificate meant valid while the operator believed it revoked (issue
+ * 17.8). Separate from revokeCertificate, which records any serial it is given (a certificate
+ * issued from a copy of the CA can still be revoked, with `pki revoke --force`).
+ */
+export async function requireIssuedSerial(dir: string, serialNumber: string): Promise<void> {
+  const serial = normalizeSerial(serialNumber);
+  if (serial === null) throw new TgError(Errors.BAD_REQUEST, { message: `serial number must be hexadecimal, not "${serialNumber.slice(0, 40)}"` });
+  if (!(await issuedSerials(dir)).has(serial)) {
+    throw new TgError(Errors.PKI_UNKNOWN_SERIAL, {
+      message: `no certificate with serial ${serial} was issued in ${dir}; check the serial with \`tenantguard pki list\` (pass --force to revoke a serial issued elsewhere by this CA)`,
+    });
+  }
+}
 
 /** Adds a serial to the list durably (idempotent) and returns the updated list. */
 export async function revokeCertificate(dir: string, serialNumber: string): Promise<RevocationList> {

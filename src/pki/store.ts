@@ -1,4 +1,5 @@
-import { readFile, stat } from 'node:fs/promises';
+import { X509Certificate } from 'node:crypto';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Errors, TgError } from '../errors.js';
 import {
@@ -18,14 +19,18 @@ const PRIVATE_DIR = 0o700;
 /**
  * Where everything lives in a PKI directory; the one place that knows the layout.
  *
- *   <dir>/ca.crt  ca.key  revoked.json
+ *   <dir>/ca.crt  ca.key  revoked.json  issued.json
  *   <dir>/<role>/<id>.crt  <dir>/<role>/<id>.key
+ *
+ * `issued.json` lists the serial of every certificate saved here, renewed ones included, so a
+ * revocation can tell a real serial from a typo (issue 17.8).
  */
 export interface PkiPaths {
   readonly dir: string;
   readonly caCert: string;
   readonly caKey: string;
   readonly revocationList: string;
+  readonly issuedSerials: string;
   certificate(role: CertificateRole, id: string): string;
   privateKey(role: CertificateRole, id: string): string;
 }
@@ -42,6 +47,7 @@ export function pkiPaths(dir: string): PkiPaths {
     caCert: join(dir, 'ca.crt'),
     caKey: join(dir, 'ca.key'),
     revocationList: join(dir, 'revoked.json'),
+    issuedSerials: join(dir, 'issued.json'),
     certificate: (role, id) => leaf(role, id, 'crt'),
     privateKey: (role, id) => leaf(role, id, 'key'),
   };
@@ -101,9 +107,63 @@ export async function saveIssuedCertificate(
   const certificate = paths.certificate(issued.role, issued.id);
   const privateKey = paths.privateKey(issued.role, issued.id);
   await makeDirectoryDurably(join(dir, issued.role), PRIVATE_DIR);
+  // Remembered before the certificate exists: a crash in between leaves a serial that can be
+  // revoked but was never handed out, never a certificate whose serial cannot be revoked.
+  await rememberIssuedSerial(dir, issued.serialNumber);
   await writeFileDurably(privateKey, issued.keyPem, PRIVATE_FILE);
   await writeFileDurably(certificate, issued.certPem, PUBLIC_FILE);
   return { certificate, privateKey };
+}
+
+/** Lower-case hex without leading zeros, as revoked.json spells serials. */
+function serialKey(serial: string): string {
+  return serial.replace(/:/g, '').toLowerCase().replace(/^0+(?=.)/, '');
+}
+
+async function readIssuedFile(path: string): Promise<string[]> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (error) {
+    if (isErrnoCode(error, 'ENOENT')) return [];
+    throw error;
+  }
+  try {
+    const parsed = JSON.parse(text) as { version?: unknown; serials?: unknown };
+    if (parsed.version === 1 && Array.isArray(parsed.serials) && parsed.serials.every((s) => typeof s === 'string')) return parsed.serials as string[];
+  } catch {
+    // fall through
+  }
+  throw new TgError(Errors.PKI_INVALID, { reasons: ['issued_list_unreadable'] });
+}
+
+async function rememberIssuedSerial(dir: string, serial: string): Promise<void> {
+  const path = pkiPaths(dir).issuedSerials;
+  const serials = await readIssuedFile(path);
+  const key = serialKey(serial);
+  if (serials.includes(key)) return;
+  await writeFileDurably(path, `${JSON.stringify({ version: 1, serials: [...serials, key] }, null, 2)}
+`, PUBLIC_FILE);
+}
+
+/**
+ * Every serial this PKI directory issued: those in issued.json plus those of the certificates on
+ * disk (a directory made before issued.json existed has only the latter).
+ */
+export async function issuedSerials(dir: string): Promise<Set<string>> {
+  const serials = new Set((await readIssuedFile(pkiPaths(dir).issuedSerials)).map(serialKey));
+  for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    if (!entry.isDirectory()) continue;
+    for (const file of await readdir(join(dir, entry.name)).catch(() => [] as string[])) {
+      if (!file.endsWith('.crt')) continue;
+      try {
+        serials.add(serialKey(new X509Certificate(await readFile(join(dir, entry.name, file))).serialNumber));
+      } catch {
+        // not a certificate: it issued nothing
+      }
+    }
+  }
+  return serials;
 }
 
 export interface InitPkiOptions {

@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Logger } from 'pino';
 import type { AdapterRegistry } from '../adapters/index.js';
 import { AdmissionController, type AdmissionClock } from '../admission/index.js';
-import { AuditLog, openAuditKey } from '../audit/index.js';
+import { AuditLog, openAuditKey, REASON_PATTERN } from '../audit/index.js';
 import { TenantRegistry, type SidecarConfig } from '../config/index.js';
 import { AuditTrail, GuardedAdapters, GuardedAdmission, GuardedBlocks, GuardedKeys, GuardedMetrics, PolicyReloads, RefusalRecorder, TenantErasure, type RefusalLimits } from '../enforcement/index.js';
 import { Errors, TgError } from '../errors.js';
@@ -128,8 +128,28 @@ export async function buildServices(config: SidecarConfig, logger: Logger, overr
   return {
     services,
     reloadRevocations: async () => {
-      // A corrupt list throws and the previous one stays: dropping it would un-revoke everything.
-      revoked = await loadRevocationList(config.paths.pki);
+      let next: RevocationList;
+      try {
+        next = await loadRevocationList(config.paths.pki);
+      } catch (error) {
+        // A corrupt list throws and the previous one stays: dropping it would un-revoke everything.
+        await recordRevocationReload(audit, logger, { severity: 'critical', decision: 'deny', reasons: ['revocation_list_unreadable'], counts: { revoked: revoked.serials.length } });
+        throw error;
+      }
+      const before = new Set(revoked.serials);
+      const after = new Set(next.serials);
+      const added = next.serials.filter((s) => !before.has(s));
+      const removed = revoked.serials.filter((s) => !after.has(s));
+      // Applied before it is recorded: a revocation must take effect even if the log is down.
+      revoked = next;
+      if (added.length === 0 && removed.length === 0) return; // the file was touched, not changed
+      await recordRevocationReload(audit, logger, {
+        // Un-revoking is not something `tenantguard pki` does: someone edited the file by hand.
+        severity: removed.length > 0 ? 'warning' : 'info',
+        decision: 'allow',
+        reasons: serialReasons(added, removed),
+        counts: { revoked: next.serials.length, added: added.length, removed: removed.length },
+      });
     },
     close: async () => {
       policy.close();
@@ -139,6 +159,30 @@ export async function buildServices(config: SidecarConfig, logger: Logger, overr
       keys.close();
     },
   };
+}
+
+/**
+ * Issue 17.6: which certificates the running sidecar refuses changes when revoked.json does, and
+ * that belongs in the audit chain (SOC 2 CC6.2/CC6.3: access removal is evidenced). Content-free:
+ * counts, and the serial numbers as reason codes (`revoked:<hex>`, `unrevoked:<hex>`). A serial is
+ * not a secret: it is in the certificate every handshake presents, in `pki list` and in revoked.json
+ * itself. At most 63 serials (MAX_REASONS is 64); beyond that `serials_truncated`, and the counts stay exact.
+ */
+const MAX_SERIAL_REASONS = 63;
+
+function serialReasons(added: readonly string[], removed: readonly string[]): string[] {
+  const all = [...added.map((s) => `revoked:${s}`), ...removed.map((s) => `unrevoked:${s}`)].filter((r) => REASON_PATTERN.test(r));
+  return all.length > MAX_SERIAL_REASONS || all.length < added.length + removed.length ? [...all.slice(0, MAX_SERIAL_REASONS), 'serials_truncated'] : all;
+}
+
+async function recordRevocationReload(
+  audit: AuditLog,
+  logger: Logger,
+  fields: { severity: 'info' | 'warning' | 'critical'; decision: 'allow' | 'deny'; reasons: string[]; counts: Record<string, number> },
+): Promise<void> {
+  await audit
+    .append({ type: 'admin', principal: { role: 'system', id: 'pki' }, action: 'pki.revocations.reload', ...fields })
+    .catch(() => logger.error('could not record a revocation list change: audit log unwritable'));
 }
 
 /** The configured bundle-signing key, read once at start; an unreadable key stops the start (fail closed). */

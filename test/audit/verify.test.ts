@@ -216,6 +216,19 @@ describe('verifyAuditLog finds tampering (L2)', () => {
     expect(result.records).toBeLessThan(30);
   });
 
+  test('segment 1 given as a file must begin the log: records cut off its front are a missing record at seq 1 (issue 17.7)', async () => {
+    const dir = copyOf(singleSegment);
+    writeLines(dir, readLines(dir).slice(2));
+    expect(await verifyAuditLog([join(dir, SEGMENT)], TEST_KEY)).toMatchObject({ ok: false, firstBadSeq: 1, problem: 'missing record' });
+  });
+
+  test('segment files are checked against the anchor beside the last of them, or against none with anchorFile null (issue 17.7)', async () => {
+    const dir = copyOf(singleSegment);
+    writeLines(dir, readLines(dir).slice(0, -1));
+    expect(await verifyAuditLog([join(dir, SEGMENT)], TEST_KEY)).toMatchObject({ ok: false, firstBadSeq: 20, problem: 'anchor ahead of log' });
+    expect(await verifyAuditLog([join(dir, SEGMENT)], TEST_KEY, { anchorFile: null })).toMatchObject({ ok: true, records: 19 });
+  });
+
   test('runAuditVerify exits 0 for an intact log and 1 naming the seq for a tampered one', async () => {
     const good = await runAuditVerify([singleSegment], '/nonexistent', TEST_KEY);
     expect(good.exitCode).toBe(0);

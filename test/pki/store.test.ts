@@ -39,8 +39,8 @@ describe('PKI directory', () => {
     expect(await readFile(paths.privateKey('operator', 'admin'), 'utf8')).toBe(initialized.operator.keyPem);
     expect(initialized.server.spiffeId).toBe('spiffe://cluster.test/server/tenantguard');
     expect(initialized.operator.spiffeId).toBe('spiffe://cluster.test/operator/admin');
-    // Durable writes leave no temporary files behind.
-    expect((await readdir(paths.dir)).sort()).toEqual(['ca.crt', 'ca.key', 'operator', 'server']);
+    // Durable writes leave no temporary files behind; issued.json remembers every serial (issue 17.8).
+    expect((await readdir(paths.dir)).sort()).toEqual(['ca.crt', 'ca.key', 'issued.json', 'operator', 'server']);
     expect((await readdir(join(paths.dir, 'operator'))).sort()).toEqual(['admin.crt', 'admin.key']);
   });
 
