@@ -31,7 +31,7 @@ export function createApp(services: SidecarServices, transport: Transport = 'tls
   app.use(keyRoutes(services));
   app.use(operatorRoutes(services));
   app.use(notFound);
-  app.use(errorHandler(services.logger));
+  app.use(errorHandler(services));
   return app;
 }
 

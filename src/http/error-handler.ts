@@ -1,6 +1,7 @@
 import type { NextFunction, Request, Response } from 'express';
-import type { Logger } from 'pino';
 import { Errors, TgError, isTgError } from '../errors.js';
+import type { Principal } from '../identity/index.js';
+import type { SidecarServices } from './services.js';
 
 /** Body-parser failures carry a `type`; map them to catalogue errors instead of a 500. */
 function fromBodyParser(error: unknown): TgError | null {
@@ -39,18 +40,28 @@ function fromClientError(error: object): TgError | null {
  * without detail: a stack or a message could carry request content or another tenant's name (L1),
  * so the log gets the error class only.
  */
-export function errorReply(error: unknown, logger: Logger, route: string): { status: number; headers: Record<string, string>; body: unknown } {
+export function errorReply(
+  error: unknown,
+  services: Pick<SidecarServices, 'logger' | 'refusals'>,
+  route: string,
+  principal: Principal | undefined,
+): { status: number; headers: Record<string, string>; body: unknown } {
   const tgError = isTgError(error) ? error : fromBodyParser(error);
   const final = tgError ?? new TgError(Errors.INTERNAL);
-  if (!tgError) logger.error({ route, errorClass: error instanceof Error ? error.name : typeof error }, 'unhandled error');
+  if (!tgError) services.logger.error({ route, errorClass: error instanceof Error ? error.name : typeof error }, 'unhandled error');
+  // A call naming a tenant the sidecar does not serve (any more) leaves a trace like other
+  // refusals (issue 17.6); the id itself is caller content and is not recorded (L1).
+  if (final.code === Errors.UNKNOWN_TENANT.code || final.code === Errors.TENANT_ERASED.code) {
+    services.refusals.record({ principal: principal ? { role: principal.role, id: principal.id } : null, action: 'tenants.resolve', code: final.code });
+  }
   const retryAfter = final.details['retry_after_seconds'];
   return { status: final.status, headers: typeof retryAfter === 'number' ? { 'Retry-After': String(Math.ceil(retryAfter)) } : {}, body: final.toBody() };
 }
 
 /** The last Express middleware. */
-export function errorHandler(logger: Logger) {
+export function errorHandler(services: Pick<SidecarServices, 'logger' | 'refusals'>) {
   return (error: unknown, req: Request, res: Response, _next: NextFunction): void => {
-    const reply = errorReply(error, logger, req.route?.path ?? 'unmatched');
+    const reply = errorReply(error, services, req.route?.path ?? 'unmatched', res.locals['principal'] as Principal | undefined);
     if (res.headersSent) return void res.end();
     res.set(reply.headers).status(reply.status).json(reply.body);
   };

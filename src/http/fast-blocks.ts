@@ -24,7 +24,6 @@ import type { SidecarServices } from './services.js';
 export function blockFastPath(services: SidecarServices, transport: Transport): (req: IncomingMessage, res: ServerResponse) => boolean {
   const resolvePrincipal = principalResolver(services, transport);
   const maxBody = services.config.limits.maxBodyBytes;
-  const { logger } = services;
 
   type Route = (principal: Principal, body: unknown) => Promise<unknown>;
   // The same table the Express routes are built from (routes/blocks.ts): one home per route.
@@ -37,8 +36,8 @@ export function blockFastPath(services: SidecarServices, transport: Transport): 
     };
   }
 
-  const fail = (req: IncomingMessage, res: ServerResponse, error: unknown): void => {
-    const reply = errorReply(error, logger, req.url ?? '');
+  const fail = (req: IncomingMessage, res: ServerResponse, error: unknown, principal?: Principal): void => {
+    const reply = errorReply(error, services, req.url ?? '', principal);
     if (res.headersSent) return void res.end();
     for (const [name, value] of Object.entries(reply.headers)) res.setHeader(name, value);
     send(res, reply.status, JSON.stringify(reply.body));
@@ -68,17 +67,17 @@ export function blockFastPath(services: SidecarServices, transport: Transport): 
       try {
         body = parseJsonBody(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks));
       } catch (error) {
-        return fail(req, res, error);
+        return fail(req, res, error, principal);
       }
       let pending: Promise<unknown>;
       try {
         pending = route(principal, body);
       } catch (error) {
-        return fail(req, res, error);
+        return fail(req, res, error, principal);
       }
       pending.then(
         (result) => send(res, 200, JSON.stringify(result)),
-        (error: unknown) => fail(req, res, error),
+        (error: unknown) => fail(req, res, error, principal),
       );
     });
     return true;

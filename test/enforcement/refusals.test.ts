@@ -103,6 +103,20 @@ describe('every refused request leaves one content-free audit record and one log
     expect(log.raw.join('')).not.toContain(presented);
   });
 
+  test('a call naming a tenant the sidecar does not serve: 404 TG_ERR_UNKNOWN_TENANT on both dispatchers, one deny record each, the id nowhere (issue 17.6)', async () => {
+    const seq = await lastSeq(tg);
+    const ghost = 'ghost-tenant-x7';
+    const fast = await tg.call(tg.worker, 'POST', '/v1/blocks/allocate', { tenant: ghost, request_id: 'r-ghost', count: 1 });
+    const express = await tg.call(tg.worker, 'POST', '/v1/admission', { tenant: ghost, request_id: 'r-ghost', max_tokens: 4 });
+    expect([fast.status, codeOf(fast.body), express.status, codeOf(express.body)]).toEqual([404, 'TG_ERR_UNKNOWN_TENANT', 404, 'TG_ERR_UNKNOWN_TENANT']);
+    const records = await refusalsAfter(tg, seq, 2);
+    expect(records.map((r) => [r.decision, r.action, r.effects?.['code'], r.principal.role])).toEqual([
+      ['deny', 'tenants.resolve', 'TG_ERR_UNKNOWN_TENANT', 'worker'],
+      ['deny', 'tenants.resolve', 'TG_ERR_UNKNOWN_TENANT', 'worker'],
+    ]);
+    expect(JSON.stringify(records)).not.toContain(ghost);
+  });
+
   test('the refusal records are part of a chain that verifies', async () => {
     expect((await tg.call(tg.operator, 'GET', '/v1/audit/verify')).body).toMatchObject({ ok: true });
   });
