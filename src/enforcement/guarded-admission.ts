@@ -6,6 +6,7 @@ import type { Principal } from '../identity/index.js';
 import type { TenantMetrics } from '../metrics/index.js';
 import { Entrypoints, type PolicyEngine } from '../policy/index.js';
 import type { AuditTrail } from './audit-trail.js';
+import { askPolicy, refusalOf } from './policy-decision.js';
 
 export interface AdmissionRequest {
   readonly tenant: string;
@@ -86,8 +87,7 @@ export class GuardedAdmission {
 
   private async admitOnce(tenant: TenantConfig, request: AdmissionRequest, event: DenialEvent): Promise<AdmitAnswer> {
     const usage = this.controller.usage(tenant.id);
-    const decision = this.policy.decide(Entrypoints.admission, {
-      principal: { role: event.principal.role, id: event.principal.id, authn: event.principal.authn },
+    const decision = askPolicy(this.policy, Entrypoints.admission, event.principal, {
       action: 'admission.request',
       tenant: tenant.id,
       resource: { max_tokens: request.maxTokens },
@@ -99,7 +99,7 @@ export class GuardedAdmission {
       },
     });
     if (!decision.allow) {
-      if (decision.reasons.includes('policy_unavailable')) throw new TgError(Errors.POLICY_UNAVAILABLE);
+      if (decision.reasons.includes('policy_unavailable')) throw refusalOf(decision);
       if (decision.reasons.includes('token_limit')) {
         const waitMs = this.controller.tokenWaitMs(tenant.id, request.maxTokens);
         if (waitMs === Infinity) throw await this.neverFits(event, tenant, request, decision.reasons);
@@ -114,7 +114,7 @@ export class GuardedAdmission {
       // Concurrency frees when one of the tenant's requests completes: nobody can know when, so
       // Retry-After is a poll interval (1 s), as documented in docs/api.md.
       if (limit) throw new TgError(admissionErrorFor(limit), { reasons: decision.reasons, details: retryAfter(CONCURRENCY_HINT_MS) });
-      throw new TgError(Errors.POLICY_DENIED, { reasons: decision.reasons });
+      throw refusalOf(decision);
     }
 
     const result = await this.controller.admit(tenant.id, request.requestId, request.maxTokens);

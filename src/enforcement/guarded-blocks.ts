@@ -6,6 +6,7 @@ import type { AccessMode, BatchDenied, BlockId, BlockLedger, OpId, ScrubConfirma
 import { Entrypoints, type Decision, type PolicyEngine } from '../policy/index.js';
 import { AllocationMemo, type RememberedAllocation } from './allocation-memo.js';
 import type { AuditTrail, EventParts } from './audit-trail.js';
+import { askPolicy, refusalOf } from './policy-decision.js';
 
 export interface AllocateRequest {
   readonly tenant: string;
@@ -128,7 +129,7 @@ export class GuardedBlocks {
       if (decision.reasons.includes('quota_exceeded') && request.count > tenant.quotaBlocks) return this.neverFits(base, tenant, request.count, 'count_over_quota');
       await this.recordDenial({ ...base, reasons: decision.reasons });
       if (decision.reasons.includes('quota_exceeded')) throw this.quotaError(tenant, usage, request.count, decision.reasons);
-      throw new TgError(Errors.POLICY_DENIED, { reasons: decision.reasons });
+      throw refusalOf(decision);
     }
 
     const result = this.ledger.allocate(tenant.id, request.count);
@@ -252,7 +253,7 @@ export class GuardedBlocks {
       if (op.op === 'scrubbed') {
         const event = { principal, action: 'blocks.scrubbed', blocks, effects: { epochs: [...op.epochs], step: request.step } };
         const decision = scrubVerdicts[index]!;
-        if (!decision.allow) return refused(index, event, new TgError(Errors.POLICY_DENIED, { reasons: decision.reasons }));
+        if (!decision.allow) return refused(index, event, refusalOf(decision));
         const result = this.ledger.confirmScrub(scrubConfirmations(blocks, op.epochs));
         if (!result.ok) return refused(index, event, batchError(result), result.violation);
         return applied(index, result.opId, { ...event, counts: { cleaned: result.cleaned, cleared: result.cleared } });
@@ -342,14 +343,8 @@ export class GuardedBlocks {
   }
 
   private decide(principal: Principal, action: Action, tenant: string | undefined, resource: Record<string, unknown>, facts: Record<string, unknown>): Decision {
-    const decision = this.policy.decide(Entrypoints.blocks, {
-      principal: { role: principal.role, id: principal.id, authn: principal.authn },
-      action,
-      ...(tenant ? { tenant } : {}),
-      resource,
-      facts,
-    });
-    if (decision.reasons.includes('policy_unavailable')) throw new TgError(Errors.POLICY_UNAVAILABLE);
+    const decision = askPolicy(this.policy, Entrypoints.blocks, principal, { action, tenant: tenant || undefined, resource, facts });
+    if (decision.reasons.includes('policy_unavailable')) throw refusalOf(decision);
     return decision;
   }
 
@@ -387,7 +382,7 @@ export class GuardedBlocks {
       const decision = this.decide(principal, 'blocks.claim', tenant.id, { count: ids.size }, this.holdingFacts(tenant, usage));
       if (decision.allow) verdicts.set(tenantId, tenant);
       else if (decision.reasons.includes('quota_exceeded')) verdicts.set(tenantId, this.quotaError(tenant, usage, ids.size, decision.reasons));
-      else verdicts.set(tenantId, new TgError(Errors.POLICY_DENIED, { reasons: decision.reasons }));
+      else verdicts.set(tenantId, refusalOf(decision));
     }
     return verdicts;
   }
@@ -422,7 +417,7 @@ export class GuardedBlocks {
     await this.recordDenial({ principal, action, ...(tenant ? { tenant } : {}), blocks: [...blocks], reasons: decision.reasons, violation });
     if (violation) throw new TgError(Errors.NOT_OWNER, { reasons: decision.reasons });
     if (scrubPending.length > 0) throw new TgError(Errors.SCRUB_PENDING, { reasons: decision.reasons });
-    throw new TgError(Errors.POLICY_DENIED, { reasons: decision.reasons });
+    throw refusalOf(decision);
   }
 
   /** The ledger refused what policy allowed: the code-enforced invariants (I1, I2, I4) win. */
