@@ -6,7 +6,7 @@ export { AuditTrail, type EventParts } from './audit-trail.js';
 export { GuardedAdmission, type AdmissionRequest } from './guarded-admission.js';
 export { GuardedKeys, type KeyAction } from './guarded-keys.js';
 export { GuardedMetrics } from './guarded-metrics.js';
-export { askPolicy, refusalOf, type DecisionQuery } from './policy-decision.js';
+export { askPolicy, policyInput, refusalOf, type DecisionQuery } from './policy-decision.js';
 export { TenantErasure, type ErasureTargets } from './tenant-erasure.js';
 export { RefusalRecorder, type Refusal, type RefusalLimits, type RefusedParty } from './refusals.js';
 export { PolicyReloads, SIDECAR_ACTOR, type PolicyReloadActor, type PolicyReloadTrigger } from './policy-reloads.js';

@@ -16,13 +16,18 @@ export interface DecisionQuery {
  * `policy_unavailable` (fail closed); `refusalOf` turns that into a 503, anything else into a 403.
  */
 export function askPolicy(policy: PolicyEngine, entrypoint: string, principal: Principal, query: DecisionQuery): Decision {
-  return policy.decide(entrypoint, {
+  return policy.decide(entrypoint, policyInput(principal, query));
+}
+
+/** The input document of a policy question (also for callers that memoise answers, as route authz does). */
+export function policyInput(principal: Principal, query: DecisionQuery): Record<string, unknown> {
+  return {
     principal: { role: principal.role, id: principal.id, authn: principal.authn },
     action: query.action,
     ...(query.tenant !== undefined ? { tenant: query.tenant } : {}),
     ...(query.resource !== undefined ? { resource: query.resource } : {}),
     ...(query.facts !== undefined ? { facts: query.facts } : {}),
-  });
+  };
 }
 
 /** The error a denial answers with: 503 TG_ERR_POLICY_UNAVAILABLE without a policy, else 403 TG_ERR_POLICY_DENIED. */

@@ -1,5 +1,6 @@
 import type { NextFunction, Request, Response } from 'express';
 import { Errors, TgError } from '../errors.js';
+import { policyInput, refusalOf } from '../enforcement/index.js';
 import type { Principal } from '../identity/index.js';
 import { Entrypoints } from '../policy/index.js';
 import { principalOf } from './authenticate.js';
@@ -26,13 +27,9 @@ export function authorize(services: SidecarServices, action: string | ((principa
 export function authorizeAction(services: SidecarServices, principal: Principal, action: string, tenant?: unknown): void {
   const named = typeof tenant === 'string' ? tenant : null;
   const key = JSON.stringify([principal.role, principal.id, principal.authn, action, named]);
-  const decision = services.policy.decideCached(Entrypoints.authz, key, () => ({
-    principal: { role: principal.role, id: principal.id, authn: principal.authn },
-    action,
-    ...(named !== null ? { tenant: named } : {}),
-  }));
+  const decision = services.policy.decideCached(Entrypoints.authz, key, () => policyInput(principal, { action, tenant: named ?? undefined }));
   if (decision.allow) return;
-  if (decision.reasons.includes('policy_unavailable')) throw new TgError(Errors.POLICY_UNAVAILABLE);
+  if (decision.reasons.includes('policy_unavailable')) throw refusalOf(decision);
   const refusal = new TgError(decision.reasons.includes('mtls_required') ? Errors.MTLS_REQUIRED : Errors.ROLE_DENIED, { reasons: decision.reasons });
   // A refused caller leaves a trace (issue 20.7). Only a registered tenant id is recorded: an
   // unknown one is caller content from the path.
