@@ -3,17 +3,18 @@ import type { RequestListener } from 'node:http';
 import { authenticate, type Transport } from './authenticate.js';
 import { errorHandler, notFound } from './error-handler.js';
 import { blockFastPath } from './fast-blocks.js';
-import { adapterRoutes } from './routes/adapters.js';
-import { admissionRoutes } from './routes/admission.js';
+import { tableRouter, type RouteSpec } from './route-table.js';
+import { ADAPTER_ROUTES } from './routes/adapters.js';
+import { ADMISSION_ROUTES } from './routes/admission.js';
 import { blockRoutes } from './routes/blocks.js';
-import { metricsRoutes } from './routes/metrics.js';
 import { healthRoutes } from './routes/health.js';
-import { keyRoutes, offloadRoutes } from './routes/keys.js';
-import { operatorRoutes } from './routes/operator.js';
+import { KEY_ROUTES, OFFLOAD_ROUTES } from './routes/keys.js';
+import { METRICS_ROUTES } from './routes/metrics.js';
+import { OPERATOR_ROUTES } from './routes/operator.js';
 import { stepRoutes } from './routes/steps.js';
 import type { SidecarServices } from './services.js';
 
-/** The Express app: health first (no auth), then authentication, then per-component routes. */
+/** The Express app: health first (no auth), then authentication, then the route table. */
 export function createApp(services: SidecarServices, transport: Transport = 'tls'): Application {
   const app = express();
   app.disable('x-powered-by');
@@ -21,18 +22,17 @@ export function createApp(services: SidecarServices, transport: Transport = 'tls
   app.set('query parser', 'simple');
   app.use(healthRoutes(services));
   app.use(authenticate(services, transport));
-  app.use(offloadRoutes(services));
+  app.use(tableRouter(services, OFFLOAD_ROUTES)); // raw bodies: before the JSON parser
   app.use(express.json({ limit: services.config.limits.maxBodyBytes, strict: true, type: ['application/json', 'application/*+json'] }));
-  app.use(admissionRoutes(services));
-  app.use(blockRoutes(services));
-  app.use(stepRoutes(services));
-  app.use(adapterRoutes(services));
-  app.use(metricsRoutes(services));
-  app.use(keyRoutes(services));
-  app.use(operatorRoutes(services));
+  app.use(tableRouter(services, jsonRoutes(services)));
   app.use(notFound);
   app.use(errorHandler(services));
   return app;
+}
+
+/** Every authenticated JSON route, one table (src/http/route-table.ts). */
+export function jsonRoutes(services: SidecarServices): RouteSpec[] {
+  return [...ADMISSION_ROUTES, ...blockRoutes(services), ...stepRoutes(services.config.limits.maxBlocksPerCall), ...ADAPTER_ROUTES, ...METRICS_ROUTES, ...KEY_ROUTES, ...OPERATOR_ROUTES];
 }
 
 /**

@@ -1,9 +1,11 @@
 import { z } from 'zod';
 import { TENANT_ID_PATTERN } from '../ids.js';
 
-/** Request ids travel into audit records: an identifier alphabet only, never free text (L1). */
+/** Request ids: an identifier alphabet only, never free text (L1; recorded as keyed digests, 20.6). */
 export const REQUEST_ID_PATTERN = /^[A-Za-z0-9._:-]{1,128}$/;
-const requestId = z.string().regex(REQUEST_ID_PATTERN, 'request_id must be 1-128 characters of [A-Za-z0-9._:-]');
+/** A request id in a body or a path: one schema for every route that takes one. */
+export const requestIdSchema = z.string().regex(REQUEST_ID_PATTERN, 'request_id must be 1-128 characters of [A-Za-z0-9._:-]');
+
 const tenant = z.string().regex(TENANT_ID_PATTERN, 'tenant must be a tenant id');
 const blockId = z.number().int().nonnegative().max(2 ** 31 - 1);
 const blockIds = (max: number) => z.array(blockId).min(1).max(max);
@@ -14,7 +16,7 @@ export const MAX_STEP_OPS = 4096;
 
 export function blockSchemas(maxBlocksPerCall: number) {
   return {
-    allocate: z.strictObject({ tenant, request_id: requestId, count: z.number().int().min(1).max(maxBlocksPerCall) }),
+    allocate: z.strictObject({ tenant, request_id: requestIdSchema, count: z.number().int().min(1).max(maxBlocksPerCall) }),
     free: z.strictObject({ tenant, blocks: blockIds(maxBlocksPerCall), cache: z.boolean().default(false) }),
     scrubbed: z.strictObject({ blocks: blockIds(maxBlocksPerCall), epochs: epochsPerBlock(maxBlocksPerCall) }).refine(sameLength, sameLengthMessage),
     access: z.strictObject({ tenant, blocks: blockIds(maxBlocksPerCall), mode: z.enum(['read', 'prefix_hit']) }),
@@ -29,9 +31,9 @@ function stepOp(maxBlocksPerCall: number) {
   const some = z.array(blockId).max(maxBlocksPerCall);
   return z.discriminatedUnion('op', [
     z
-      .strictObject({ op: z.literal('claim'), tenant, request_id: requestId, blocks: some, prefix_hits: some.optional() })
+      .strictObject({ op: z.literal('claim'), tenant, request_id: requestIdSchema, blocks: some, prefix_hits: some.optional() })
       .refine((claim) => claim.blocks.length + (claim.prefix_hits?.length ?? 0) > 0, 'a claim names at least one block or prefix hit'),
-    z.strictObject({ op: z.literal('release'), tenant, request_id: requestId, blocks: blockIds(maxBlocksPerCall), cache: z.boolean().optional() }),
+    z.strictObject({ op: z.literal('release'), tenant, request_id: requestIdSchema, blocks: blockIds(maxBlocksPerCall), cache: z.boolean().optional() }),
     z.strictObject({ op: z.literal('scrubbed'), blocks: blockIds(maxBlocksPerCall), epochs: epochsPerBlock(maxBlocksPerCall) }).refine(sameLength, sameLengthMessage),
   ]);
 }

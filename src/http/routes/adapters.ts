@@ -1,10 +1,7 @@
-import { Router } from 'express';
 import { z } from 'zod';
 import { TENANT_ID_PATTERN } from '../../ids.js';
-import { principalOf } from '../authenticate.js';
-import { authorize } from '../authorize.js';
-import type { SidecarServices } from '../services.js';
-import { parseBody } from '../validate.js';
+import { route, type RouteSpec } from '../route-table.js';
+import { requestIdSchema as requestId } from '../schemas.js';
 
 const adapterId = z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'adapter_id must be 1-128 characters of [A-Za-z0-9._-]');
 /**
@@ -13,7 +10,6 @@ const adapterId = z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, 'adapter_id must b
  */
 const adapterName = z.string().regex(new RegExp(`^(?:${TENANT_ID_PATTERN.source.slice(1, -1)}/)?[A-Za-z0-9._-]{1,128}$`), 'adapter_id must be an id of 1-128 characters of [A-Za-z0-9._-], optionally prefixed by its owner tenant and "/" (a public adapter of another tenant)');
 const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'sha256 must be 64 lowercase hex characters');
-const requestId = z.string().regex(/^[A-Za-z0-9._:-]{1,128}$/, 'request_id must be 1-128 characters of [A-Za-z0-9._:-]');
 
 const registerSchema = z.strictObject({ adapter_id: adapterId, sha256, rank: z.number().int(), public: z.boolean().default(false) });
 const applySchema = z.strictObject({
@@ -21,19 +17,22 @@ const applySchema = z.strictObject({
 });
 
 /** LoRA adapters (A1): tenants register their own, in their own namespace; the worker checks a batch before applying. */
-export function adapterRoutes(services: SidecarServices): Router {
-  const router = Router();
-
-  router.post('/v1/adapters', authorize(services, 'adapters.register', (_req, principal) => principal.id), async (req, res) => {
-    const body = parseBody(registerSchema, req.body);
-    res.status(201).json(await services.adapters.register(principalOf(res), { adapterId: body.adapter_id, sha256: body.sha256, rank: body.rank, public: body.public }));
-  });
-
-  router.post('/v1/adapters/apply', authorize(services, 'adapters.apply'), async (req, res) => {
-    const body = parseBody(applySchema, req.body);
-    const items = body.batch.map((b) => ({ requestId: b.request_id, tenant: b.tenant, adapterId: b.adapter_id, sha256: b.sha256 }));
-    res.json(await services.adapters.apply(principalOf(res), items));
-  });
-
-  return router;
-}
+export const ADAPTER_ROUTES: readonly RouteSpec[] = [
+  route({
+    method: 'post',
+    path: '/v1/adapters',
+    action: 'adapters.register',
+    authzTenant: (_req, principal) => principal.id,
+    body: registerSchema,
+    call: async ({ services, principal, body }) => ({ status: 201, json: await services.adapters.register(principal, { adapterId: body.adapter_id, sha256: body.sha256, rank: body.rank, public: body.public }) }),
+  }),
+  route({
+    method: 'post',
+    path: '/v1/adapters/apply',
+    action: 'adapters.apply',
+    body: applySchema,
+    call: async ({ services, principal, body }) => ({
+      json: await services.adapters.apply(principal, body.batch.map((b) => ({ requestId: b.request_id, tenant: b.tenant, adapterId: b.adapter_id, sha256: b.sha256 }))),
+    }),
+  }),
+];

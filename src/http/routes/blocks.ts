@@ -1,8 +1,6 @@
-import { Router } from 'express';
 import type { GuardedBlocks } from '../../enforcement/index.js';
 import type { Principal } from '../../identity/index.js';
-import { principalOf } from '../authenticate.js';
-import { authorize } from '../authorize.js';
+import { route, type RouteSpec } from '../route-table.js';
 import { precheckAccess, precheckAllocate, precheckFree, precheckScrubbed } from '../prechecks.js';
 import { blockSchemas } from '../schemas.js';
 import type { SidecarServices } from '../services.js';
@@ -52,26 +50,32 @@ export function blockBatchHandler(services: SidecarServices, route: BlockBatchRo
   return (principal, raw) => route.call(services.blocks, principal, validate(raw) as never);
 }
 
-/** KV block batches (worker role): each is one policy evaluation and one durable audit record. */
-export function blockRoutes(services: SidecarServices): Router {
-  const router = Router();
-  for (const route of BLOCK_BATCH_ROUTES) {
-    const handle = blockBatchHandler(services, route);
-    router.post(route.path, authorize(services, route.action), async (req, res) => {
-      res.json(await handle(principalOf(res), req.body));
-    });
-  }
-
-  // A tenant sees its own usage and quota, nothing about anyone else (M1).
-  router.get('/v1/usage', authorize(services, 'usage.read', (_req, principal) => principal.id), (_req, res) => {
-    const usage = services.blocks.usage(principalOf(res).id);
-    res.json({
-      tenant: usage.tenant,
-      blocks: { owned: usage.owned, cached: usage.cached, awaiting_scrub: usage.awaitingScrub, peak_owned: usage.peakOwned },
-      quota_blocks: usage.quotaBlocks,
-      bytes_per_block: services.config.bytesPerBlock,
-    });
+/**
+ * The KV block routes as rows of the route table (Express serves them when the fast path leaves a
+ * request to it): the batches above, and the tenant's own usage. Validators are built once.
+ */
+export function blockRoutes(services: SidecarServices): RouteSpec[] {
+  const batches = BLOCK_BATCH_ROUTES.map((batchRoute): RouteSpec => {
+    const handle = blockBatchHandler(services, batchRoute);
+    return { method: 'post', path: batchRoute.path, action: batchRoute.action, call: async ({ principal, req }) => ({ json: await handle(principal, req.body) }) };
   });
-
-  return router;
+  // A tenant sees its own usage and quota, nothing about anyone else (M1).
+  const usage = route({
+    method: 'get',
+    path: '/v1/usage',
+    action: 'usage.read',
+    authzTenant: (_req, principal) => principal.id,
+    call: ({ principal }) => {
+      const u = services.blocks.usage(principal.id);
+      return {
+        json: {
+          tenant: u.tenant,
+          blocks: { owned: u.owned, cached: u.cached, awaiting_scrub: u.awaitingScrub, peak_owned: u.peakOwned },
+          quota_blocks: u.quotaBlocks,
+          bytes_per_block: services.config.bytesPerBlock,
+        },
+      };
+    },
+  });
+  return [...batches, usage];
 }

@@ -1,28 +1,27 @@
-import { Router } from 'express';
-import { principalOf } from '../authenticate.js';
-import { authorize } from '../authorize.js';
-import type { SidecarServices } from '../services.js';
+import { route, type RouteSpec } from '../route-table.js';
 
 /** Metrics views (M1): authorized here, scoped by GuardedMetrics. */
-export function metricsRoutes(services: SidecarServices): Router {
-  const router = Router();
-
-  router.get(
-    '/v1/metrics',
-    authorize(services, (p) => (p.role === 'operator' ? 'metrics.aggregate' : 'metrics.own'), (_req, p) => p.id),
-    async (_req, res) => {
-      res.json(await services.metricViews.callerView(principalOf(res)));
+export const METRICS_ROUTES: readonly RouteSpec[] = [
+  route({
+    method: 'get',
+    path: '/v1/metrics',
+    action: (p) => (p.role === 'operator' ? 'metrics.aggregate' : 'metrics.own'),
+    authzTenant: (_req, p) => p.id,
+    call: async ({ services, principal }) => ({ json: await services.metricViews.callerView(principal) }),
+  }),
+  route({
+    method: 'get',
+    path: '/v1/metrics/tenants/:id',
+    action: 'metrics.tenant',
+    call: async ({ services, principal, param }) => ({ json: await services.metricViews.tenantView(principal, param('id')) }),
+  }),
+  route({
+    method: 'get',
+    path: '/metrics',
+    action: 'metrics.prometheus',
+    call: async ({ services, principal }) => {
+      const { contentType, text } = await services.metricViews.prometheus(principal);
+      return { contentType, bytes: text };
     },
-  );
-
-  router.get('/v1/metrics/tenants/:id', authorize(services, 'metrics.tenant'), async (req, res) => {
-    res.json(await services.metricViews.tenantView(principalOf(res), String(req.params['id'])));
-  });
-
-  router.get('/metrics', authorize(services, 'metrics.prometheus'), async (_req, res) => {
-    const { contentType, text } = await services.metricViews.prometheus(principalOf(res));
-    res.type(contentType).send(text);
-  });
-
-  return router;
-}
+  }),
+];
