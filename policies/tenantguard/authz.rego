@@ -43,6 +43,7 @@ routes := {
 	"audit.verify": {"roles": {"operator"}, "tenant_scoped": false},
 	"policy.read": {"roles": {"operator"}, "tenant_scoped": false},
 	"policy.reload": {"roles": {"operator"}, "tenant_scoped": false},
+	"openapi.read": {"roles": {"operator"}, "tenant_scoped": false},
 }
 
 # Every deny rule below negates a helper rule rather than an expression over input: OPA hoists

@@ -99,3 +99,12 @@ test_principal_without_role_is_refused if {
 		with data.tenants as registry
 	d.reasons == ["role_not_permitted"]
 }
+
+test_only_operators_read_the_openapi_document if {
+	authz.allow with input as {"principal": principal("operator", "admin", "mtls"), "action": "openapi.read"}
+	every role in ["tenant", "worker"] {
+		d := authz.decision with input as {"principal": principal(role, "bob", "mtls"), "action": "openapi.read"}
+			with data.tenants as registry
+		"role_not_permitted" in d.reasons
+	}
+}

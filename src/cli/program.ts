@@ -6,6 +6,7 @@ import { registerOperatorCommands } from './operator-commands.js';
 import { registerPkiCommands } from './pki-command.js';
 import { registerPolicyCommands } from './policy-commands.js';
 import { registerServeCommand } from './serve-command.js';
+import { PACKAGE_VERSION } from '../project-root.js';
 
 /**
  * The whole command tree, built without parsing anything, so a test can walk every command and
@@ -14,7 +15,7 @@ import { registerServeCommand } from './serve-command.js';
 export function buildProgram(): Command {
   const program = new Command('tenantguard')
     .description('Tenant-isolation sidecar for shared GPU inference clusters, decided by Rego compiled to WebAssembly.')
-    .version('0.1.0')
+    .version(PACKAGE_VERSION)
     // Usage errors are thrown, not exited with commander's 1 (docs/cli.md: 1 means "verification or
     // the sidecar refused"); main.ts gives them 2. Inherited by every command added after it.
     .exitOverride();

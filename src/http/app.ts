@@ -3,7 +3,9 @@ import type { RequestListener } from 'node:http';
 import { authenticate, type Transport } from './authenticate.js';
 import { errorHandler, notFound } from './error-handler.js';
 import { blockFastPath } from './fast-blocks.js';
-import { tableRouter, type RouteSpec } from './route-table.js';
+import { PACKAGE_VERSION } from '../project-root.js';
+import { openApiDocument } from './openapi.js';
+import { route, tableRouter, type RouteSpec } from './route-table.js';
 import { ADAPTER_ROUTES } from './routes/adapters.js';
 import { ADMISSION_ROUTES } from './routes/admission.js';
 import { blockRoutes } from './routes/blocks.js';
@@ -30,9 +32,16 @@ export function createApp(services: SidecarServices, transport: Transport = 'tls
   return app;
 }
 
-/** Every authenticated JSON route, one table (src/http/route-table.ts). */
+/**
+ * Every authenticated JSON route, one table (src/http/route-table.ts), and `GET /openapi.json`
+ * (operators), the table's own OpenAPI document.
+ */
 export function jsonRoutes(services: SidecarServices): RouteSpec[] {
-  return [...ADMISSION_ROUTES, ...blockRoutes(services), ...stepRoutes(services.config.limits.maxBlocksPerCall), ...ADAPTER_ROUTES, ...METRICS_ROUTES, ...KEY_ROUTES, ...OPERATOR_ROUTES];
+  const routes: RouteSpec[] = [...ADMISSION_ROUTES, ...blockRoutes(services), ...stepRoutes(services.config.limits.maxBlocksPerCall), ...ADAPTER_ROUTES, ...METRICS_ROUTES, ...KEY_ROUTES, ...OPERATOR_ROUTES];
+  let document: Record<string, unknown> = {};
+  routes.push(route({ method: 'get', path: '/openapi.json', action: 'openapi.read', call: () => ({ json: document }) }));
+  document = openApiDocument([...OFFLOAD_ROUTES, ...routes], PACKAGE_VERSION);
+  return routes;
 }
 
 /**

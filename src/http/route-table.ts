@@ -36,6 +36,10 @@ export interface RouteSpec {
   readonly action: string | ((principal: Principal) => string);
   /** The tenant the authz question names, when the route is about one (e.g. the caller's own). */
   readonly authzTenant?: (req: Request, principal: Principal) => unknown;
+  /** The JSON body schema the call validates with; also what the OpenAPI document describes. */
+  readonly body?: z.ZodType;
+  /** A raw (non-JSON) body, streamed by the call: its media type, for the OpenAPI document. */
+  readonly rawBody?: string;
   readonly call: (ctx: RouteContext<unknown>) => Promise<RouteAnswer> | RouteAnswer;
 }
 
@@ -44,6 +48,7 @@ export function route<B = undefined>(spec: Omit<RouteSpec, 'call'> & { readonly 
   const { body: schema, call, ...rest } = spec;
   return {
     ...rest,
+    ...(schema === undefined ? {} : { body: schema }),
     call: (ctx) => call({ ...ctx, body: (schema === undefined ? undefined : parseBody(schema, ctx.req.body)) as B }),
   };
 }

@@ -1,3 +1,4 @@
+import type { z } from 'zod';
 import type { GuardedBlocks } from '../../enforcement/index.js';
 import type { Principal } from '../../identity/index.js';
 import { route, type RouteSpec } from '../route-table.js';
@@ -16,18 +17,21 @@ type Schemas = ReturnType<typeof blockSchemas>;
 export interface BlockBatchRoute {
   readonly path: string;
   readonly action: string;
+  /** The route's zod schema, among the block schemas for this sidecar's limits. */
+  readonly schema: (schemas: Schemas) => z.ZodType;
   /** Validates a parsed JSON body: the precheck when it accepts, zod otherwise (its messages). */
   readonly body: (schemas: Schemas, maxBlocks: number) => (raw: unknown) => unknown;
   readonly call: (blocks: GuardedBlocks, principal: Principal, body: never) => Promise<unknown>;
 }
 
 /** A route whose body type ties its validation to its call. */
-function batch<B>(path: string, action: string, schema: (s: Schemas) => { safeParse(raw: unknown): unknown; parse(raw: unknown): B }, precheck: (raw: unknown, max: number) => B | null, call: (blocks: GuardedBlocks, principal: Principal, body: B) => Promise<unknown>): BlockBatchRoute {
+function batch<B>(path: string, action: string, schema: (s: Schemas) => z.ZodType<B>, precheck: (raw: unknown, max: number) => B | null, call: (blocks: GuardedBlocks, principal: Principal, body: B) => Promise<unknown>): BlockBatchRoute {
   return {
     path,
     action,
+    schema,
     body: (schemas, maxBlocks) => {
-      const zod = schema(schemas) as Parameters<typeof parseBody>[0];
+      const zod = schema(schemas);
       return (raw) => precheck(raw, maxBlocks) ?? (parseBody(zod, raw) as B);
     },
     call: call as BlockBatchRoute['call'],
@@ -55,9 +59,10 @@ export function blockBatchHandler(services: SidecarServices, route: BlockBatchRo
  * request to it): the batches above, and the tenant's own usage. Validators are built once.
  */
 export function blockRoutes(services: SidecarServices): RouteSpec[] {
+  const schemas = blockSchemas(services.config.limits.maxBlocksPerCall);
   const batches = BLOCK_BATCH_ROUTES.map((batchRoute): RouteSpec => {
     const handle = blockBatchHandler(services, batchRoute);
-    return { method: 'post', path: batchRoute.path, action: batchRoute.action, call: async ({ principal, req }) => ({ json: await handle(principal, req.body) }) };
+    return { method: 'post', path: batchRoute.path, action: batchRoute.action, body: batchRoute.schema(schemas), call: async ({ principal, req }) => ({ json: await handle(principal, req.body) }) };
   });
   // A tenant sees its own usage and quota, nothing about anyone else (M1).
   const usage = route({

@@ -46,6 +46,7 @@ export const OFFLOAD_ROUTES: readonly RouteSpec[] = [
     method: 'put',
     path: '/v1/offload/:tenant/:block_key',
     action: 'offload.put',
+    rawBody: 'application/octet-stream',
     call: async ({ services, principal, param, req }) => {
       const max = services.config.limits.maxOffloadBytes;
       if (Number(req.headers['content-length'] ?? '0') > max) throw new TgError(Errors.TOO_LARGE, { details: { max_bytes: max } });
