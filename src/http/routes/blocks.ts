@@ -47,11 +47,11 @@ export const BLOCK_BATCH_ROUTES: readonly BlockBatchRoute[] = [
 
 /**
  * A dispatcher's handler for one table entry, run once the principal is authorized for
- * `route.action`: validate the body, then call (the order both dispatchers keep).
+ * `batchRoute.action`: validate the body, then call (the order both dispatchers keep).
  */
-export function blockBatchHandler(services: SidecarServices, route: BlockBatchRoute): (principal: Principal, raw: unknown) => Promise<unknown> {
-  const validate = route.body(blockSchemas(services.config.limits.maxBlocksPerCall), services.config.limits.maxBlocksPerCall);
-  return (principal, raw) => route.call(services.blocks, principal, validate(raw) as never);
+export function blockBatchHandler(services: SidecarServices, batchRoute: BlockBatchRoute): (principal: Principal, raw: unknown) => Promise<unknown> {
+  const validate = batchRoute.body(blockSchemas(services.config.limits.maxBlocksPerCall), services.config.limits.maxBlocksPerCall);
+  return (principal, raw) => batchRoute.call(services.blocks, principal, validate(raw) as never);
 }
 
 /**
