@@ -1,12 +1,11 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
 import { AuditLog, loadAuditKey, openAuditKey, verifyAuditLog } from '../../src/audit/index.js';
-import { loadConfig } from '../../src/config/index.js';
 import { REPO_ROOT } from '../support/opa.js';
-import { startTestSidecar } from '../support/sidecar.js';
+import { copyOfAuditDir, writtenAuditLog } from '../support/sidecar.js';
 
 /**
  * docs/audit-format.md is enough to write a verifier (issue 17.7): outside_verifier.py was written
@@ -34,26 +33,19 @@ let auditDir: string;
 let keyFile: string;
 
 beforeAll(async () => {
-  const tg = await startTestSidecar();
-  for (const id of ['req-outside-1', 'prompt:my.password.is.hunter2', 'req-3']) {
-    expect((await tg.call(tg.worker, 'POST', '/v1/blocks/allocate', { tenant: 'free-demo', request_id: id, count: 2 })).status).toBe(200);
-  }
-  const owned = await tg.call(tg.worker, 'POST', '/v1/blocks/allocate', { tenant: 'standard-demo', request_id: 'other', count: 1 });
-  const foreign = (owned.body as { blocks: { id: number }[] }).blocks[0]!.id;
-  // A refused cross-tenant reach: a critical violation record.
-  expect((await tg.call(tg.worker, 'POST', '/v1/blocks/free', { tenant: 'free-demo', blocks: [foreign] })).status).toBe(403);
-  expect((await tg.call(tg.operator, 'POST', '/v1/tenants/enterprise-demo/keys/rotate')).status).toBe(200);
-  await tg.close();
-  const config = loadConfig(tg.setup.configFile, {});
-  auditDir = config.paths.audit;
-  keyFile = config.paths.auditKey;
+  ({ auditDir, keyFile } = await writtenAuditLog(async (tg) => {
+    for (const id of ['req-outside-1', 'prompt:my.password.is.hunter2', 'req-3']) {
+      expect((await tg.call(tg.worker, 'POST', '/v1/blocks/allocate', { tenant: 'free-demo', request_id: id, count: 2 })).status).toBe(200);
+    }
+    const owned = await tg.call(tg.worker, 'POST', '/v1/blocks/allocate', { tenant: 'standard-demo', request_id: 'other', count: 1 });
+    const foreign = (owned.body as { blocks: { id: number }[] }).blocks[0]!.id;
+    // A refused cross-tenant reach: a critical violation record.
+    expect((await tg.call(tg.worker, 'POST', '/v1/blocks/free', { tenant: 'free-demo', blocks: [foreign] })).status).toBe(403);
+    expect((await tg.call(tg.operator, 'POST', '/v1/tenants/enterprise-demo/keys/rotate')).status).toBe(200);
+  }));
 }, 60_000);
 
-function copyOfLog(): string {
-  const dir = join(mkdtempSync(join(tmpdir(), 'tg-outside-')), 'audit');
-  cpSync(auditDir, dir, { recursive: true });
-  return dir;
-}
+const copyOfLog = (): string => copyOfAuditDir(auditDir);
 
 const segmentOf = (dir: string): string => join(dir, readdirSync(dir).filter((f) => f.endsWith('.jsonl')).sort().at(-1)!);
 const linesOf = (file: string): string[] => readFileSync(file, 'utf8').split('\n').slice(0, -1);

@@ -1,11 +1,10 @@
 import { spawnSync } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, test } from 'vitest';
-import { loadConfig } from '../../src/config/index.js';
 import { REPO_ROOT } from '../support/opa.js';
-import { startTestSidecar } from '../support/sidecar.js';
+import { copyOfAuditDir, writtenAuditLog } from '../support/sidecar.js';
 
 const CLI = join(REPO_ROOT, 'bin/tenantguard.js');
 
@@ -14,22 +13,15 @@ let auditDir: string;
 let keyFile: string;
 
 beforeAll(async () => {
-  const tg = await startTestSidecar();
-  for (let i = 0; i < 5; i += 1) {
-    const res = await tg.call(tg.worker, 'POST', '/v1/blocks/allocate', { tenant: 'free-demo', request_id: `req-${i}`, count: 2 });
-    expect(res.status).toBe(200);
-  }
-  await tg.close();
-  const config = loadConfig(tg.setup.configFile, {});
-  auditDir = config.paths.audit;
-  keyFile = config.paths.auditKey;
+  ({ auditDir, keyFile } = await writtenAuditLog(async (tg) => {
+    for (let i = 0; i < 5; i += 1) {
+      const res = await tg.call(tg.worker, 'POST', '/v1/blocks/allocate', { tenant: 'free-demo', request_id: `req-${i}`, count: 2 });
+      expect(res.status).toBe(200);
+    }
+  }));
 }, 60_000);
 
-function copyOfLog(): string {
-  const dir = join(mkdtempSync(join(tmpdir(), 'tg-verify-cli-')), 'audit');
-  cpSync(auditDir, dir, { recursive: true });
-  return dir;
-}
+const copyOfLog = (): string => copyOfAuditDir(auditDir);
 
 function newestSegment(dir: string): string {
   return join(dir, readdirSync(dir).filter((f) => /^audit-\d+\.jsonl$/.test(f)).sort().at(-1)!);

@@ -2,7 +2,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { startTestSidecar, type TestSidecar } from '../support/sidecar.js';
+import { readyAgain, startTestSidecar, type TestSidecar } from '../support/sidecar.js';
 
 // The disk is made to refuse writes for real with RLIMIT_FSIZE on this process (see
 // test/audit/fail-closed.test.ts for why not chmod or a fake file handle).
@@ -52,12 +52,7 @@ describe.skipIf(!prlimitWorks)('state changes fail closed when the audit log is 
     expect((notReady.body as { error: { code: string } }).error.code).toBe('TG_ERR_AUDIT_DOWN');
     expect((await tg.call({}, 'GET', '/healthz')).status).toBe(200);
     setFileSizeLimit('unlimited');
-    let status = 0;
-    for (let i = 0; i < 40 && status !== 200; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      status = (await tg.call({}, 'GET', '/readyz')).status;
-    }
-    expect(status).toBe(200);
+    expect(await readyAgain(tg)).toBe(200);
   });
 
   test('a scheduler step answers 503 and applies none of its ops; the same step succeeds once the log is writable', async () => {

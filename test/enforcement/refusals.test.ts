@@ -6,7 +6,7 @@ import { pino, type Logger } from 'pino';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import type { AuditRecord } from '../../src/audit/index.js';
 import { issueCertificate, loadCertificateAuthority, revokeCertificate } from '../../src/pki/index.js';
-import { startTestSidecar, type TestSidecar } from '../support/sidecar.js';
+import { readyAgain, startTestSidecar, type TestSidecar } from '../support/sidecar.js';
 
 // Issue 20.7: role-denied calls, revoked certificates and bad API keys were refused without an
 // audit record or a log line. Every refusal now leaves both, content-free and rate-limited.
@@ -209,12 +209,7 @@ describe.skipIf(!prlimitWorks)('with the audit log down, refusals are still refu
     } finally {
       setFileSizeLimit('unlimited');
     }
-    let status = 0;
-    for (let i = 0; i < 40 && status !== 200; i++) {
-      await new Promise((r) => setTimeout(r, 100));
-      status = (await tg.call({}, 'GET', '/readyz')).status;
-    }
-    expect(status).toBe(200);
+    expect(await readyAgain(tg)).toBe(200);
     expect((await tg.call(tg.operator, 'GET', '/v1/audit/verify')).body).toMatchObject({ ok: true });
   });
 });

@@ -1,51 +1,15 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { copyFile, mkdir, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { Errors } from '../../src/errors.js';
 import { KeyStore, loadMasterKey } from '../../src/keys/index.js';
+import { startChild, waitFor } from './child-run.js';
 import { useTranspiledKeysComponent } from './compile-keys.js';
 import { freshDir, tgError, writeMasterKeyFile } from './helpers.js';
 
 const CHILD = join(import.meta.dirname, 'erase-child.mjs');
 
-interface Run {
-  readonly child: ChildProcess;
-  readonly lines: string[];
-  readonly exited: Promise<NodeJS.Signals | null>;
-}
-
-function startChild(args: string[]): Run {
-  const child = spawn(process.execPath, [CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  let partial = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (text: string) => {
-    const parts = (partial + text).split('\n');
-    partial = parts.pop() ?? '';
-    lines.push(...parts);
-  });
-  child.stderr?.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-  const exited = new Promise<NodeJS.Signals | null>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      if (signal === null && code !== 0) reject(new Error(`erasure child exited ${code}: ${stderr}`));
-      else resolve(signal);
-    });
-  });
-  return { child, lines, exited };
-}
-
 const ids = (lines: readonly string[], verb: string): string[] => lines.filter((l) => l.startsWith(`${verb} `)).map((l) => l.slice(verb.length + 1));
-
-async function waitFor(condition: () => boolean, run: Run, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`erasure child made no progress: ${run.lines.slice(-3).join(' | ')}`);
-    if (run.child.exitCode !== null) throw new Error('erasure child exited early');
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
 
 describe('KeyStore crash safety of erasure (issue 20.4)', () => {
   const keys = useTranspiledKeysComponent();
@@ -67,9 +31,9 @@ describe('KeyStore crash safety of erasure (issue 20.4)', () => {
     for (let round = 0; round < kills; round++) {
       const backup = join(dir, `backup-${round}.json`);
       await copyFile(store, backup);
-      const run = startChild([keys.entry, masterKeyPath, store]);
+      const run = startChild(CHILD, [keys.entry, masterKeyPath, store], 'erasure');
       const target = 1 + Math.floor(Math.random() * 4);
-      await waitFor(() => ids(run.lines, 'erased').length >= target, run);
+      await waitFor(() => ids(run.lines, 'erased').length >= target, run, 'erasure');
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 6));
       run.child.kill('SIGKILL');
       expect(await run.exited).toBe('SIGKILL');

@@ -1,48 +1,12 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, test } from 'vitest';
 import { KeyStore, loadMasterKey } from '../../src/keys/index.js';
+import { startChild, waitFor } from './child-run.js';
 import { useTranspiledKeysComponent } from './compile-keys.js';
 import { freshDir, writeMasterKeyFile } from './helpers.js';
 
 const CHILD = join(import.meta.dirname, 'rotate-child.mjs');
-
-interface Run {
-  readonly child: ChildProcess;
-  readonly lines: string[];
-  readonly exited: Promise<NodeJS.Signals | null>;
-}
-
-function startChild(args: string[]): Run {
-  const child = spawn(process.execPath, [CHILD, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const lines: string[] = [];
-  let partial = '';
-  let stderr = '';
-  child.stdout?.setEncoding('utf8').on('data', (text: string) => {
-    const parts = (partial + text).split('\n');
-    partial = parts.pop() ?? '';
-    lines.push(...parts);
-  });
-  child.stderr?.setEncoding('utf8').on('data', (text: string) => (stderr += text));
-  const exited = new Promise<NodeJS.Signals | null>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('close', (code, signal) => {
-      if (signal === null && code !== 0) reject(new Error(`rotation child exited ${code}: ${stderr}`));
-      else resolve(signal);
-    });
-  });
-  return { child, lines, exited };
-}
-
-async function waitFor(condition: () => boolean, run: Run, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`rotation child made no progress: ${run.lines.slice(-3).join(' | ')}`);
-    if (run.child.exitCode !== null) throw new Error('rotation child exited early');
-    await new Promise((resolve) => setTimeout(resolve, 2));
-  }
-}
 
 const acked = (lines: readonly string[]): number =>
   lines.reduce((max, line) => (line.startsWith('rotated ') ? Math.max(max, Number(line.slice(8))) : max), 0);
@@ -65,9 +29,9 @@ describe('KeyStore crash safety', () => {
     let lastAcked = 1;
     const kills = 6;
     for (let round = 0; round < kills; round++) {
-      const run = startChild([keys.entry, masterKeyPath, keystorePath]);
+      const run = startChild(CHILD, [keys.entry, masterKeyPath, keystorePath], 'rotation');
       const target = lastAcked + 1 + Math.floor(Math.random() * 8);
-      await waitFor(() => acked(run.lines) >= target, run);
+      await waitFor(() => acked(run.lines) >= target, run, 'rotation');
       // Kill somewhere inside the next rotation: after a random few hundred microseconds to ms.
       await new Promise((resolve) => setTimeout(resolve, Math.random() * 6));
       run.child.kill('SIGKILL');

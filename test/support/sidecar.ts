@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -136,4 +136,33 @@ export async function verifySetupAudit(setup: InitResult): Promise<VerifyResult>
 export async function openSetupAudit(configFile: string): Promise<AuditLog> {
   const config = loadConfig(configFile, {});
   return AuditLog.open({ dir: config.paths.audit, key: await loadAuditKey(config.paths.auditKey) });
+}
+
+/** A real log written by a real sidecar driven by `drive`, then stopped: its audit directory and MAC key file. */
+export async function writtenAuditLog(drive: (tg: TestSidecar) => Promise<void>): Promise<{ auditDir: string; keyFile: string }> {
+  const tg = await startTestSidecar();
+  try {
+    await drive(tg);
+  } finally {
+    await tg.close();
+  }
+  const config = loadConfig(tg.setup.configFile, {});
+  return { auditDir: config.paths.audit, keyFile: config.paths.auditKey };
+}
+
+/** A throw-away copy of an audit directory, to edit without touching the original. */
+export function copyOfAuditDir(auditDir: string): string {
+  const dir = join(mkdtempSync(join(tmpdir(), 'tg-audit-copy-')), 'audit');
+  cpSync(auditDir, dir, { recursive: true });
+  return dir;
+}
+
+/** Polls `/readyz` until the sidecar is ready again (e.g. after its audit log recovered); returns the last status. */
+export async function readyAgain(tg: TestSidecar, attempts = 40): Promise<number> {
+  let status = 0;
+  for (let i = 0; i < attempts && status !== 200; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    status = (await tg.call({}, 'GET', '/readyz')).status;
+  }
+  return status;
 }
