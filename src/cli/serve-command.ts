@@ -31,7 +31,7 @@ export function registerServeCommand(program: Command): void {
         let reloadWhenStarted = false;
         const reloadPolicy = (): void => {
           // Issue 17.6a: a SIGHUP reload is logged and audited like one over the API.
-          if (started) void started.services.policyReloads.reload('sighup', SIDECAR_ACTOR);
+          if (started) started.services.policyReloads.reload('sighup', SIDECAR_ACTOR).catch(() => undefined); // refused while the audit log is down: logged there
           else reloadWhenStarted = true;
         };
         process.on('SIGHUP', reloadPolicy);

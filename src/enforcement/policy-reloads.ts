@@ -1,6 +1,6 @@
 import type { Logger } from 'pino';
 import type { AuditLog, AuditPrincipalRole } from '../audit/index.js';
-import { Errors } from '../errors.js';
+import { Errors, TgError } from '../errors.js';
 import type { LoadedBundleInfo, PolicyEngine, ReloadResult } from '../policy/index.js';
 
 /** What made the sidecar load a bundle again. */
@@ -27,8 +27,16 @@ export class PolicyReloads {
     private readonly logger: Logger,
   ) {}
 
-  /** Loads the bundle file again and records the outcome; `recorded` is false if the audit log refused the record. */
+  /**
+   * Loads the bundle file again and records the outcome; `recorded` is false if the audit log
+   * refused the record. A log already known to be down refuses the reload up front (503
+   * TG_ERR_AUDIT_DOWN, nothing changed): a policy change nobody can account for is not made.
+   */
   async reload(trigger: PolicyReloadTrigger, actor: PolicyReloadActor): Promise<{ result: ReloadResult; recorded: boolean }> {
+    if (!this.audit.healthy) {
+      this.logger.error({ trigger }, 'policy reload refused: audit log unwritable');
+      throw new TgError(Errors.AUDIT_DOWN, { message: 'audit log unwritable: the policy was not reloaded' });
+    }
     const result = await this.policy.reload();
     return { result, recorded: await this.record(trigger, actor, result) };
   }

@@ -42,6 +42,23 @@ describe.skipIf(!prlimitWorks)('state changes fail closed when the audit log is 
     expect((await tg.call(tg.operator, 'GET', '/v1/audit/verify')).body).toMatchObject({ ok: true });
   });
 
+  test('a policy reload over the API while the log refuses writes is 503 and reloads nothing (a change nobody can account for is not made)', async () => {
+    const before = (await tg.call(tg.operator, 'GET', '/v1/policy')).body as { loaded_at: string };
+    // A refused write marks the log down first; the reload is then refused before it runs.
+    const dir = join(tg.setup.dir, 'audit');
+    const segment = readdirSync(dir).filter((f) => f.endsWith('.jsonl')).sort().at(-1)!;
+    setFileSizeLimit(String(statSync(join(dir, segment)).size + 50));
+    try {
+      expect((await tg.call(tg.worker, 'POST', '/v1/blocks/allocate', { tenant: 'free-demo', request_id: 'reload-down', count: 1 })).status).toBe(503);
+      const reload = await tg.call(tg.operator, 'POST', '/v1/policy/reload');
+      expect([reload.status, (reload.body as { error: { code: string } }).error.code]).toEqual([503, 'TG_ERR_AUDIT_DOWN']);
+    } finally {
+      setFileSizeLimit('unlimited');
+    }
+    expect(((await tg.call(tg.operator, 'GET', '/v1/policy')).body as { loaded_at: string }).loaded_at).toBe(before.loaded_at);
+    expect(await readyAgain(tg)).toBe(200);
+  });
+
   test('readiness fails while the log refuses writes and returns once it recovers; liveness stays up (issue 20.10)', async () => {
     const dir = join(tg.setup.dir, 'audit');
     const segment = readdirSync(dir).filter((f) => f.endsWith('.jsonl')).sort().at(-1)!;
